@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+from accounts.models import Account, Module
+
+
+class TokenStatus(models.TextChoices):
+    ACTIVE = "Active"
+    DISABLED = "Disabled"
+    DELETED = "Deleted"
+
+
+class ApiToken(models.Model):
+    public_id = models.CharField(max_length=13, unique=True, editable=False)
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="tokens")
+    name = models.CharField(max_length=200)
+    description = models.TextField(max_length=2000, blank=True)
+    icon = models.CharField(max_length=255, blank=True)
+    modules = models.ManyToManyField(Module, related_name="tokens", blank=True)
+    status = models.CharField(
+        max_length=16, choices=TokenStatus.choices, default=TokenStatus.ACTIVE
+    )
+    # HMAC-SHA256 of the value with the pepper; verifies in constant time and answers
+    # eq(token,'…') without decrypting anything.
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    # AES-GCM ciphertext of the value, prefixed with the id of the key that sealed it.
+    ciphertext = models.TextField(editable=False)
+    key_id = models.CharField(max_length=16, editable=False, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by_id = models.CharField(max_length=32)
+    created_by_name = models.CharField(max_length=200)
+    created_by_type = models.CharField(max_length=16)
+    updated_at = models.DateTimeField(default=timezone.now)
+    updated_by_id = models.CharField(max_length=32)
+    updated_by_name = models.CharField(max_length=200)
+    updated_by_type = models.CharField(max_length=16)
+    last_access_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["account", "status", "-created_at"], name="token_account_list"),
+            models.Index(fields=["account", "name"], name="token_account_name"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.public_id})"
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.status == TokenStatus.DELETED

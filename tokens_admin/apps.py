@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class TokensAdminConfig(AppConfig):
+    name = "tokens_admin"
+    default_auto_field = "django.db.models.BigAutoField"

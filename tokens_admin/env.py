@@ -1,0 +1,112 @@
+"""Tiny strict parsers for configuration taken from the environment.
+
+Every parser raises ``ImproperlyConfigured`` with a message naming the variable and what was
+expected, so a typo stops start-up instead of silently picking a default.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from collections.abc import Mapping
+
+from django.core.exceptions import ImproperlyConfigured
+
+_TRUE = {"1", "true", "on"}
+_FALSE = {"0", "false", "off"}
+
+
+def _raw(name: str, environ: Mapping[str, str] | None) -> str | None:
+    value = (os.environ if environ is None else environ).get(name)
+    if value is None or value.strip() == "":
+        return None
+    return value.strip()
+
+
+def env_str(name: str, default: str = "", environ: Mapping[str, str] | None = None) -> str:
+    value = _raw(name, environ)
+    return default if value is None else value
+
+
+def env_bool(name: str, default: bool, environ: Mapping[str, str] | None = None) -> bool:
+    value = _raw(name, environ)
+    if value is None:
+        return default
+    lowered = value.lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ImproperlyConfigured(f"{name} must be one of 1/0, true/false, on/off; got {value!r}")
+
+
+def env_int(
+    name: str,
+    default: int,
+    *,
+    minimum: int | None = None,
+    maximum: int | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> int:
+    value = _raw(name, environ)
+    if value is None:
+        return default
+    try:
+        number = int(value, 10)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number; got {value!r}") from None
+    if minimum is not None and number < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}; got {number}")
+    if maximum is not None and number > maximum:
+        raise ImproperlyConfigured(f"{name} must be at most {maximum}; got {number}")
+    return number
+
+
+def env_choice(
+    name: str, default: str, choices: tuple[str, ...], environ: Mapping[str, str] | None = None
+) -> str:
+    value = _raw(name, environ)
+    if value is None:
+        return default
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+    return value
+
+
+def env_list(name: str, default: list[str], environ: Mapping[str, str] | None = None) -> list[str]:
+    value = _raw(name, environ)
+    if value is None:
+        return list(default)
+    items = [item.strip() for item in value.split(",")]
+    if any(item == "" for item in items):
+        raise ImproperlyConfigured(f"{name} must be a comma-separated list without empty items")
+    return items
+
+
+def parse_encryption_keys(name: str, value: str) -> dict[str, bytes]:
+    """Parse ``kid:base64key,kid:base64key`` (newest first) into an ordered mapping.
+
+    Each key must decode to exactly 32 bytes (AES-256-GCM); key ids are short and unique.
+    """
+    keys: dict[str, bytes] = {}
+    for entry in value.split(","):
+        kid, sep, encoded = entry.strip().partition(":")
+        if not sep or not kid or not encoded:
+            raise ImproperlyConfigured(
+                f"{name} must be a comma-separated list of KEY_ID:BASE64_KEY entries"
+            )
+        if not kid.isalnum() or len(kid) > 16:
+            raise ImproperlyConfigured(f"{name}: key id {kid!r} must be 1-16 letters or digits")
+        if kid in keys:
+            raise ImproperlyConfigured(f"{name}: key id {kid!r} appears twice")
+        try:
+            raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+        except (binascii.Error, ValueError):
+            raise ImproperlyConfigured(f"{name}: key {kid!r} is not valid base64") from None
+        if len(raw) != 32:
+            raise ImproperlyConfigured(
+                f"{name}: key {kid!r} must decode to 32 bytes, got {len(raw)}"
+            )
+        keys[kid] = raw
+    return keys

@@ -1,0 +1,29 @@
+"""Domain errors shared by the apps. Services raise them; views and the API translate them
+into a message or a problem response."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every refusal a service can answer with."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(DomainError):
+    pass
+
+
+class ValidationFailed(DomainError):
+    """Bad input, with messages per field: ``{"name": ["Name is required."]}``."""
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        self.errors = errors
+        fields = ", ".join(sorted(errors))
+        super().__init__(f"Validation failed for: {fields}")
+
+
+class Conflict(DomainError):
+    """The request is well-formed but the object's current state refuses it."""

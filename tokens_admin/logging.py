@@ -1,0 +1,52 @@
+"""Log formatting and a last-line-of-defence filter that blanks anything shaped like a token."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any
+
+# The whole value, or the secret part on its own, wherever it appears in a message.
+_TOKEN_RE = re.compile(r"(idt:TKN-\d{4}-\d{4}:)[A-Za-z0-9]{64}")
+_BEARER_RE = re.compile(r"(?i)(bearer\s+)\S+")
+REDACTED = "[REDACTED]"
+
+
+def redact(text: str) -> str:
+    return _BEARER_RE.sub(r"\1" + REDACTED, _TOKEN_RE.sub(r"\1" + REDACTED, text))
+
+
+class RedactSecretsFilter(logging.Filter):
+    """Rewrites the formatted message so no token value can reach a log line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken %-format must not hide the record
+            message = str(record.msg)
+        cleaned = redact(message)
+        if cleaned != message or record.args:
+            record.msg = cleaned
+            record.args = None
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line; extra fields given with ``extra={...}`` are kept."""
+
+    _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        payload: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in self._STANDARD and not key.startswith("_"):
+                payload[key] = value
+        if record.exc_info:
+            payload["exc"] = redact(self.formatException(record.exc_info))
+        return json.dumps(payload, default=str)

@@ -1,0 +1,70 @@
+"""Per-request context: a W3C trace id, the client address and one structured log line."""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import time
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+
+logger = logging.getLogger("tokens_admin.request")
+
+TRACE_HEADER = "traceparent"
+_TRACEPARENT_RE = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
+
+
+def new_trace_id(incoming: str | None = None) -> str:
+    """Continue an incoming W3C trace when it is well-formed; otherwise start a new one."""
+    trace = None
+    if incoming:
+        match = _TRACEPARENT_RE.match(incoming.strip().lower())
+        if match and match.group(1) != "0" * 32:
+            trace = match.group(1)
+    return f"00-{trace or secrets.token_hex(16)}-{secrets.token_hex(8)}-00"
+
+
+def client_ip(request: HttpRequest) -> str:
+    """The peer address; the proxy's X-Forwarded-For only when a trusted proxy is configured."""
+    if settings.TRUSTED_PROXY:
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        # The right-most entry is the one our own proxy appended; the rest is client-supplied.
+        last = forwarded.rsplit(",", 1)[-1].strip()
+        if last:
+            return str(last[:64])
+    return str(request.META.get("REMOTE_ADDR", ""))[:64]
+
+
+class RequestContextMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
+        request.trace_id = new_trace_id(request.headers.get(TRACE_HEADER))  # type: ignore[attr-defined]
+        request.client_ip = client_ip(request)  # type: ignore[attr-defined]
+        response = self.get_response(request)
+        response[TRACE_HEADER] = request.trace_id  # type: ignore[attr-defined]
+        duration_ms = round((time.perf_counter() - started) * 1000, 2)
+        user = getattr(request, "user", None)
+        principal = getattr(request, "api_token_id", None) or (
+            getattr(user, "public_id", None) if user is not None and user.is_authenticated else None
+        )
+        logger.info(
+            "%s %s %s %.2fms",
+            request.method,
+            request.path,
+            response.status_code,
+            duration_ms,
+            extra={
+                "trace_id": request.trace_id,  # type: ignore[attr-defined]
+                "status": response.status_code,
+                "duration_ms": duration_ms,
+                "principal": principal,
+                "ip": request.client_ip,  # type: ignore[attr-defined]
+            },
+        )
+        return response
