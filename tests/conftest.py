@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.db import connection
+from hypothesis import HealthCheck, settings
+
+from accounts.models import Account, Role, User
+from audit import triggers
+from tests.factories import AccountFactory, MembershipFactory, UserFactory
+
+settings.register_profile(
+    "default", deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+settings.load_profile("default")
+
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+
+
+def require_postgres() -> None:
+    """Skip (or, with REQUIRE_SERVICES=1, fail) unless the suite runs on PostgreSQL."""
+    if connection.vendor != "postgresql":
+        message = "needs PostgreSQL: run with DATABASE_URL=postgres://..."
+        if REQUIRE_SERVICES:
+            pytest.fail(message + " (REQUIRE_SERVICES=1)")
+        pytest.skip(message)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _flush_around_audit_triggers(django_db_setup: Any, django_db_blocker: Any) -> Iterator[None]:
+    """Transactional tests empty every table between tests; the append-only triggers would
+    refuse that for the audit table, so the test flush (and only it) lifts them around itself."""
+    original = connection.ops.sql_flush
+
+    def sql_flush(style: Any, tables: Any, **kwargs: Any) -> list[str]:
+        statements = original(style, tables, **kwargs)
+        if triggers.TABLE not in tables:
+            return statements
+        return [
+            *triggers.drop_sql(connection.vendor),
+            *statements,
+            *triggers.install_sql(connection.vendor),
+        ]
+
+    connection.ops.sql_flush = sql_flush  # type: ignore[method-assign]
+    yield
+    connection.ops.sql_flush = original  # type: ignore[method-assign]
+
+
+# --- Personas: alice administers Acme, bob is a member there, charlie administers Globex,
+# --- olivia is an operator. -------------------------------------------------------------------
+
+
+@pytest.fixture
+def acme(db: None) -> Account:
+    return AccountFactory(name="Acme")
+
+
+@pytest.fixture
+def globex(db: None) -> Account:
+    return AccountFactory(name="Globex", vendor=True)
+
+
+@pytest.fixture
+def ops_account(db: None) -> Account:
+    return AccountFactory(name="SoftwareOne Operations", operations=True)
+
+
+@pytest.fixture
+def alice(acme: Account) -> User:
+    user = UserFactory(email="alice@acme.test", name="Alice Admin")
+    MembershipFactory(user=user, account=acme, role=Role.ADMINISTRATOR)
+    return user
+
+
+@pytest.fixture
+def bob(acme: Account) -> User:
+    user = UserFactory(email="bob@acme.test", name="Bob Member")
+    MembershipFactory(user=user, account=acme, role=Role.MEMBER)
+    return user
+
+
+@pytest.fixture
+def charlie(globex: Account) -> User:
+    user = UserFactory(email="charlie@globex.test", name="Charlie Outsider")
+    MembershipFactory(user=user, account=globex, role=Role.ADMINISTRATOR)
+    return user
+
+
+@pytest.fixture
+def olivia(ops_account: Account) -> User:
+    user = UserFactory(email="olivia@swo.test", name="Olivia Operator")
+    MembershipFactory(user=user, account=ops_account, role=Role.ADMINISTRATOR)
+    return user
