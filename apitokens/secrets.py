@@ -27,7 +27,7 @@ PREFIX = "idt"
 SECRET_LENGTH = 64
 CHECKSUM_LENGTH = 6
 RANDOM_LENGTH = SECRET_LENGTH - CHECKSUM_LENGTH
-TOKEN_ID_RE = re.compile(r"TKN-\d{4}-\d{4}")
+TOKEN_ID_RE = re.compile(r"TKN-[0-9]{4}-[0-9]{4}")
 VALUE_LENGTH = len(f"{PREFIX}:TKN-0000-0000:") + SECRET_LENGTH
 VALUE_RE = re.compile(r"idt:(TKN-[0-9]{4}-[0-9]{4}):([A-Za-z0-9]{64})")
 # For scanning text: a value not glued to other word characters.

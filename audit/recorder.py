@@ -13,7 +13,7 @@ from django.utils import timezone
 from audit.chain import GENESIS, PLATFORM_CHAIN, record_hash
 from audit.models import AuditChain, AuditRecord, EventType
 from audit.types import Actor, ObjectRef, RequestContext
-from tokens_admin.logging import redact
+from tokens_admin.logging import redact_credentials as redact
 from tokens_admin.public_ids import insert_with_public_id, new_public_id
 
 EVENT_KEY_RE = re.compile(r"^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+){2,}$")

@@ -10,11 +10,22 @@ from typing import Any
 # The whole value, or the secret part on its own, wherever it appears in a message.
 _TOKEN_RE = re.compile(r"(idt:TKN-\d{4}-\d{4}:)[A-Za-z0-9]{64}")
 _BEARER_RE = re.compile(r"(?i)(bearer\s+)\S+")
+# Stored forms: the HMAC digest (64 hex) and the AES-GCM ciphertext ("kid:base64"). They reach
+# log lines only through SQL debug logging, which interpolates query parameters.
+_DIGEST_RE = re.compile(r"(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])")
+_CIPHERTEXT_RE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z0-9]{1,16}:[A-Za-z0-9+/]{80,}={0,2}")
 REDACTED = "[REDACTED]"
 
 
-def redact(text: str) -> str:
+def redact_credentials(text: str) -> str:
+    """Blank token values and Bearer credentials (for stored text such as audit summaries)."""
     return _BEARER_RE.sub(r"\1" + REDACTED, _TOKEN_RE.sub(r"\1" + REDACTED, text))
+
+
+def redact(text: str) -> str:
+    """For log lines: also blank anything shaped like a stored digest or ciphertext."""
+    text = _CIPHERTEXT_RE.sub(REDACTED, redact_credentials(text))
+    return _DIGEST_RE.sub(REDACTED, text)
 
 
 class RedactSecretsFilter(logging.Filter):

@@ -257,6 +257,11 @@ LOGGING: dict[str, Any] = {
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
-        "django.db.backends": {"level": "INFO"},
+        # Filters on the loggers themselves (not only the handler) so that any handler —
+        # a test's, an APM agent's — receives the redacted record.
+        "django.db.backends": {"level": "INFO", "filters": ["redact"]},
+        "django.request": {"filters": ["redact"]},
+        "django.server": {"filters": ["redact"]},
+        "tokens_admin": {"filters": ["redact"]},
     },
 }
