@@ -104,6 +104,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "tokens_admin.middleware.RequestContextMiddleware",
+    # Before sessions: API requests never touch the session store.
+    "apitokens.middleware.BearerAuthMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -265,3 +267,8 @@ LOGGING: dict[str, Any] = {
         "tokens_admin": {"filters": ["redact"]},
     },
 }
+
+# --- REST API -------------------------------------------------------------------------------
+# Failed Bearer authentications allowed per client address and window before 429.
+API_AUTH_FAILURE_LIMIT = env_int("API_AUTH_FAILURE_LIMIT", 30, minimum=1)
+API_AUTH_FAILURE_WINDOW = env_int("API_AUTH_FAILURE_WINDOW", 60, minimum=1, maximum=3600)

@@ -1,0 +1,254 @@
+"""The small shared toolkit of the REST API: who is calling, what an endpoint needs, JSON in
+and out, paging envelopes, and one place where every error becomes a problem response."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cached_property, wraps
+from typing import Any
+
+from django.db import DatabaseError
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from audit.types import Actor, ActorType, RequestContext
+from tokens_admin.errors import Conflict, DomainError, NotFound, ValidationFailed
+from tokens_admin.problems import api_headers, problem
+from tokens_admin.rql import Query, RQLError, parse_query_string
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1024 * 1024
+JSON_TYPES = ("application/json", "text/json")
+
+
+@dataclass
+class Principal:
+    """The authenticated API token, as plain data (set by the Bearer middleware)."""
+
+    token_pk: int
+    token_id: str
+    token_name: str
+    account_pk: int
+    account_id: str
+    account_name: str
+    account_type: str
+    load_module_codes: Callable[[], frozenset[str]]
+
+    @cached_property
+    def module_codes(self) -> frozenset[str]:
+        """Fetched on first use: endpoints that check no module never pay for the query."""
+        return self.load_module_codes()
+
+    def actor(self) -> Actor:
+        return Actor(
+            id=self.token_id,
+            name=self.token_name,
+            type=ActorType.API_TOKEN,
+            account_id=self.account_id,
+            account_name=self.account_name,
+        )
+
+    @property
+    def is_operations(self) -> bool:
+        return self.account_type == "Operations"
+
+    @property
+    def sees_all_accounts(self) -> bool:
+        return self.is_operations and "platform-account-management" in self.module_codes
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """What an endpoint needs: any one of ``modules`` (when given), an account of one of
+    ``account_types`` (when given). ``self_param`` names the URL argument that, when it is the
+    caller's own token id, lets a GET through whatever the modules (a token can read itself)."""
+
+    modules: tuple[str, ...] = ()
+    account_types: tuple[str, ...] = ()
+    self_param: str | None = None
+
+    def allows(self, principal: Principal, method: str, kwargs: Mapping[str, Any]) -> bool:
+        if (
+            self.self_param
+            and method == "GET"
+            and kwargs.get(self.self_param) == principal.token_id
+        ):
+            return True
+        if self.account_types and principal.account_type not in self.account_types:
+            return False
+        return not self.modules or bool(principal.module_codes & set(self.modules))
+
+
+def principal_of(request: HttpRequest) -> Principal:
+    found = getattr(request, "api_principal", None)
+    if not isinstance(found, Principal):  # the middleware guarantees it on /public/
+        raise RuntimeError("API view reached without an authenticated principal")
+    return found
+
+
+def request_context(request: HttpRequest) -> RequestContext:
+    return RequestContext(
+        ip=getattr(request, "client_ip", "") or "",
+        user_agent=request.headers.get("User-Agent", "")[:500],
+        trace_id=getattr(request, "trace_id", "") or "",
+    )
+
+
+class BodyError(Exception):
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+def _is_json_type(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media in JSON_TYPES:
+        return True
+    kind, _, subtype = media.partition("/")
+    return kind == "application" and subtype.endswith("+json")
+
+
+def json_body(request: HttpRequest, *, optional: bool = False) -> dict[str, Any]:
+    """The request body as a JSON object; refused before parsing when too big or not JSON."""
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise BodyError(400, "Content-Length is not a number.") from None
+    if length > MAX_BODY_BYTES:
+        raise BodyError(413, f"The body is larger than {MAX_BODY_BYTES} bytes.")
+    raw = (
+        request.read(MAX_BODY_BYTES + 1)
+        if length or "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+        else b""
+    )
+    if len(raw) > MAX_BODY_BYTES:
+        raise BodyError(413, f"The body is larger than {MAX_BODY_BYTES} bytes.")
+    if not raw.strip():
+        if optional:
+            return {}
+        raise BodyError(400, "A JSON object body is required.")
+    content_type = request.META.get("CONTENT_TYPE", "")
+    if not _is_json_type(content_type):
+        raise BodyError(
+            415, "Send the body as application/json (or text/json, application/*+json)."
+        )
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise BodyError(400, "The body is not valid UTF-8.") from None
+    except json.JSONDecodeError as exc:
+        raise BodyError(
+            400, f"Malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}."
+        ) from None
+    except RecursionError:
+        raise BodyError(400, "Malformed JSON: nested too deeply.") from None
+    if not isinstance(data, dict):
+        raise BodyError(400, "The body must be a JSON object.")
+    return data
+
+
+def refuse_unknown_fields(data: Mapping[str, Any], allowed: Iterable[str]) -> None:
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise ValidationFailed({name: ["Unknown field."] for name in unknown})
+
+
+def iso(moment: datetime | None) -> str | None:
+    """UTC ISO-8601 with milliseconds and Z, as the platform writes timestamps."""
+    if moment is None:
+        return None
+    return (
+        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    )
+
+
+def drop_nulls(data: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in data.items() if value is not None}
+
+
+def json_response(data: Any, status: int = 200) -> HttpResponse:
+    response = HttpResponse(
+        json.dumps(data, ensure_ascii=False, separators=(",", ":")),
+        status=status,
+        content_type="application/json",
+    )
+    return api_headers(response)
+
+
+def collection(
+    data: list[dict[str, Any]], *, query: Query, total: int, omitted: Iterable[str] = ()
+) -> HttpResponse:
+    meta: dict[str, Any] = {
+        "pagination": {"offset": query.offset, "limit": query.limit, "total": total}
+    }
+    omitted = list(omitted)
+    if omitted:
+        meta["omitted"] = omitted
+    return json_response({"$meta": meta, "data": data})
+
+
+def query_of(request: HttpRequest) -> Query:
+    return parse_query_string(request.META.get("QUERY_STRING", ""))
+
+
+Handler = Callable[..., HttpResponse]
+
+
+def endpoint(scope: Scope | None = None, **handlers: Handler) -> Callable[..., HttpResponse]:
+    """Build a view from per-method handlers (``GET=list_tokens, POST=create_token``).
+
+    The one place where: the method is checked (405 with ``Allow``), the scope is checked
+    (403 ``insufficient_scope``), and every error is turned into a problem response.
+    """
+    allowed = sorted(handlers)
+
+    @csrf_exempt
+    def view(request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        handler = handlers.get(request.method or "")
+        if handler is None:
+            return problem(
+                request,
+                405,
+                f"{request.method} is not allowed here; use {', '.join(allowed)}.",
+                headers={"Allow": ", ".join(allowed)},
+            )
+        principal = principal_of(request)
+        if scope is not None and not scope.allows(principal, request.method or "", kwargs):
+            return problem(
+                request,
+                403,
+                "This API token does not grant access to this resource.",
+                kind="insufficient-scope",
+                headers={"WWW-Authenticate": 'Bearer realm="api", error="insufficient_scope"'},
+            )
+        try:
+            return handler(request, principal, **kwargs)
+        except BodyError as exc:
+            return problem(request, exc.status, exc.detail)
+        except RQLError as exc:
+            return problem(request, 400, f"Invalid query: {exc}", kind="invalid-query")
+        except ValidationFailed as exc:
+            return problem(request, 400, "One or more fields are invalid.", errors=exc.errors)
+        except NotFound as exc:
+            return problem(request, 404, exc.message)
+        except Conflict as exc:
+            return problem(request, 400, exc.message)
+        except DomainError as exc:
+            return problem(request, 400, exc.message)
+        except DatabaseError as exc:
+            logger.error("database error in API request: %s", type(exc).__name__)
+            return problem(
+                request,
+                503,
+                "The service is temporarily unavailable. Try again shortly.",
+                headers={"Retry-After": "5"},
+            )
+
+    wraps(next(iter(handlers.values())))(view)
+    return view

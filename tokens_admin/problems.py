@@ -1,0 +1,52 @@
+"""RFC 9457 problem details, the only shape an API error ever takes (SPEC section 4.2)."""
+
+from __future__ import annotations
+
+import json
+from http import HTTPStatus
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+TYPE_BASE = "https://tokens-admin.dev/problems/"
+
+
+def problem(
+    request: HttpRequest,
+    status: int,
+    detail: str,
+    *,
+    kind: str | None = None,
+    errors: dict[str, list[str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> HttpResponse:
+    """A problem response. ``kind`` names the type (``https-required``); it defaults to the
+    status's reason phrase in kebab case (``not-found``)."""
+    phrase = HTTPStatus(status).phrase
+    body: dict[str, Any] = {
+        "type": TYPE_BASE + (kind or phrase.lower().replace(" ", "-").replace("'", "")),
+        "title": phrase,
+        "status": status,
+        "detail": detail,
+        "instance": request.path,
+        "traceId": getattr(request, "trace_id", ""),
+    }
+    if errors:
+        body["errors"] = errors
+    response = HttpResponse(json.dumps(body), status=status, content_type=PROBLEM_CONTENT_TYPE)
+    for name, value in (headers or {}).items():
+        response[name] = value
+    api_headers(response)
+    return response
+
+
+def api_headers(response: HttpResponse) -> HttpResponse:
+    """Every API response depends on who asks and must never be stored by a cache."""
+    response["Cache-Control"] = "no-store"
+    vary = response.get("Vary")
+    if not vary:
+        response["Vary"] = "Authorization"
+    elif "authorization" not in vary.lower():
+        response["Vary"] = f"{vary}, Authorization"
+    return response
