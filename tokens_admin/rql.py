@@ -268,10 +268,19 @@ class Field:
 
 
 @dataclass(frozen=True, slots=True)
+class Collection:
+    """A to-many relation that ``any()``/``all()`` can test: ``exists`` turns a condition on
+    the members (written against ``resource``'s fields) into an ``Exists`` on the parent."""
+
+    resource: Resource
+    exists: Callable[[Q], Exists]
+
+
+@dataclass(frozen=True, slots=True)
 class Resource:
     name: str
     fields: Mapping[str, Field]
-    collections: Mapping[str, Callable[[Q], Exists]] = field(default_factory=dict)
+    collections: Mapping[str, Collection] = field(default_factory=dict)
     # Custom filters answered by code rather than a column (eq(token,'…') by digest).
     special: Mapping[str, Callable[[str, str], Q]] = field(default_factory=dict)
 
@@ -431,11 +440,11 @@ class Compiler:
             raise RQLError(f"{term.name}() works on collections: {allowed}")
         inner_term = self._term(term.args[1], term.name)
         collection = self.resource.collections[prop.text]
-        inner = Compiler(_collection_resource(self.resource, prop.text)).compile(inner_term)
+        inner = Compiler(collection.resource).compile(inner_term)
         if term.name == "any":
-            return Q(collection(inner))
+            return Q(collection.exists(inner))
         # all(): no member fails the condition.
-        return ~Q(collection(~inner))
+        return ~Q(collection.exists(~inner))
 
     def order_by(self, order: Sequence[str], default: Sequence[str]) -> list[str]:
         result: list[str] = []
@@ -452,18 +461,3 @@ class Compiler:
         for term in query.filters:
             queryset = queryset.filter(self.compile(term))
         return queryset.order_by(*self.order_by(query.order, default_order))
-
-
-_COLLECTION_RESOURCES: dict[tuple[str, str], Resource] = {}
-
-
-def register_collection(parent: str, collection: str, resource: Resource) -> None:
-    """The fields that ``any(collection, …)`` may test, e.g. ``any(modules,eq(id,MOD-1756))``."""
-    _COLLECTION_RESOURCES[(parent, collection)] = resource
-
-
-def _collection_resource(parent: Resource, collection: str) -> Resource:
-    found = _COLLECTION_RESOURCES.get((parent.name, collection))
-    if found is None:
-        raise RQLError(f"{collection} cannot be queried with any()/all()")
-    return found

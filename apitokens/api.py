@@ -1,0 +1,342 @@
+"""``/public/v1/accounts/api-tokens`` (SPEC section 4.4): the platform's API tokens resource."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.http import HttpRequest, HttpResponse
+
+from accounts.models import Account, Module
+from apitokens import secrets as token_secrets
+from apitokens import services
+from apitokens.errors import TokenNotFound
+from apitokens.models import ApiToken, TokenStatus
+from tokens_admin.api import (
+    Principal,
+    Scope,
+    collection,
+    drop_nulls,
+    endpoint,
+    iso,
+    json_body,
+    json_response,
+    query_of,
+    refuse_unknown_fields,
+    request_context,
+)
+from tokens_admin.errors import ValidationFailed
+from tokens_admin.problems import api_headers
+from tokens_admin.rql import Collection, Compiler, Field, Query, Resource, RQLError
+
+SCOPE = Scope(modules=("access-management", "platform-account-management"), self_param="token_id")
+WRITABLE = {"name", "description", "icon", "modules", "account"}
+DEFAULT_FIELDS = (
+    "id",
+    "href",
+    "name",
+    "description",
+    "icon",
+    "status",
+    "lastAccessAt",
+    "token",
+    "account",
+)
+OPTIONAL_FIELDS = ("modules", "audit")
+ALL_FIELDS = (*DEFAULT_FIELDS, *OPTIONAL_FIELDS)
+DEFAULT_ORDER = ("-created_at", "-id")
+
+_token_modules = ApiToken.modules.through
+
+
+def _modules_exist(condition: Q) -> Exists:
+    members = Module.objects.filter(condition).values("pk")
+    return Exists(_token_modules.objects.filter(apitoken_id=OuterRef("pk"), module_id__in=members))
+
+
+def _modules_relation(condition: Q) -> Q:
+    return Q(_modules_exist(condition))
+
+
+MODULE_FIELDS = {
+    "id": Field("public_id"),
+    "name": Field("name"),
+    "description": Field("description", sortable=False),
+}
+MODULE_RESOURCE = Resource("modules", MODULE_FIELDS)
+
+
+def _by_value(name: str, value: str) -> Q:
+    """``eq(token,'<value>')``: answered through the digest (older clients filter this way)."""
+    parsed = token_secrets.parse_value(value)
+    if parsed is None:
+        return Q(pk__in=[])
+    return Q(digest=token_secrets.digest(parsed.value, settings.TOKEN_PEPPER))
+
+
+TOKENS = Resource(
+    "api-tokens",
+    {
+        "id": Field("public_id"),
+        "name": Field("name"),
+        "description": Field("description", sortable=False),
+        "status": Field("status", kind="choice", choices=tuple(TokenStatus.values)),
+        "lastAccessAt": Field("last_access_at", kind="datetime"),
+        "account.id": Field("account__public_id"),
+        "account.name": Field("account__name"),
+        "account.type": Field("account__type"),
+        "audit.created.at": Field("created_at", kind="datetime"),
+        "audit.created.by.id": Field("created_by_id"),
+        "audit.updated.at": Field("updated_at", kind="datetime"),
+        "audit.updated.by.id": Field("updated_by_id"),
+        "modules.id": Field("public_id", sortable=False, relation=_modules_relation),
+        "modules.name": Field("name", sortable=False, relation=_modules_relation),
+    },
+    collections={"modules": Collection(MODULE_RESOURCE, _modules_exist)},
+    special={"token": _by_value},
+)
+
+
+def visible_tokens(principal: Principal) -> QuerySet[ApiToken]:
+    """Client and Vendor: their own account, never Deleted. Operations with Platform Account
+    Management: every account, Deleted included."""
+    tokens = ApiToken.objects.select_related("account")
+    if principal.sees_all_accounts:
+        return tokens
+    return tokens.filter(account_id=principal.account_pk).exclude(status=TokenStatus.DELETED)
+
+
+def _selected(query: Query) -> list[str]:
+    fields = list(DEFAULT_FIELDS)
+    bare = [item for item in query.select if not item.startswith(("+", "-"))]
+    if bare:
+        fields = ["id"]
+    for item in query.select:
+        name = item.lstrip("+-")
+        if name not in ALL_FIELDS:
+            raise RQLError(f"cannot select {name!r}; allowed: {', '.join(ALL_FIELDS)}")
+        if item.startswith("-"):
+            if name == "id":
+                raise RQLError("id cannot be left out")
+            fields = [f for f in fields if f != name]
+        elif name not in fields:
+            fields.append(name)
+    return fields
+
+
+def _actor_json(kind: str, actor_id: str, name: str) -> dict[str, Any]:
+    return {"id": actor_id, "name": name}
+
+
+def token_json(
+    token: ApiToken, fields: list[str], *, value: str | None = None, reveal: bool = False
+) -> dict[str, Any]:
+    account: Account = token.account
+    data: dict[str, Any] = {
+        "id": token.public_id,
+        "href": f"/accounts/api-tokens/{token.public_id}",
+        "name": token.name,
+        "description": token.description or None,
+        "icon": token.icon or None,
+        "status": token.status,
+        "lastAccessAt": iso(token.last_access_at),
+        "account": {
+            "id": account.public_id,
+            "href": f"/accounts/accounts/{account.public_id}",
+            "name": account.name,
+            "type": account.type,
+            "status": account.status,
+        },
+    }
+    if "token" in fields:
+        full = value or (
+            services.decrypt_value(token)
+            if (reveal or settings.TOKEN_VALUE_ON_EVERY_READ)
+            else None
+        )
+        if full is not None:
+            data["token"] = full
+        else:
+            data["token"] = token_secrets.mask(services.decrypt_value(token))
+    if "modules" in fields:
+        data["modules"] = [
+            drop_nulls({"id": m.public_id, "name": m.name, "description": m.description or None})
+            for m in token.modules.all()
+        ]
+    if "audit" in fields:
+        data["audit"] = {
+            "created": {
+                "at": iso(token.created_at),
+                "by": _actor_json(
+                    token.created_by_type, token.created_by_id, token.created_by_name
+                ),
+            },
+            "updated": {
+                "at": iso(token.updated_at),
+                "by": _actor_json(
+                    token.updated_by_type, token.updated_by_id, token.updated_by_name
+                ),
+            },
+        }
+    return drop_nulls({key: value for key, value in data.items() if key in fields})
+
+
+def _get_visible(principal: Principal, token_id: str) -> ApiToken:
+    token = visible_tokens(principal).filter(public_id=token_id).first()
+    if token is None:
+        raise TokenNotFound(f"API token {token_id} was not found.")
+    return token
+
+
+def _modules_from(data: dict[str, Any]) -> list[Module]:
+    raw = data["modules"]
+    if not isinstance(raw, list):
+        raise ValidationFailed({"modules": ['Expected a list of {"id": "MOD-…"} objects.']})
+    ids: list[str] = []
+    for item in raw:
+        module_id = item.get("id") if isinstance(item, dict) else item
+        if not isinstance(module_id, str):
+            raise ValidationFailed({"modules": ["Each module needs an id."]})
+        ids.append(module_id)
+    found = {m.public_id: m for m in Module.objects.filter(public_id__in=ids)}
+    unknown = [i for i in ids if i not in found]
+    if unknown:
+        raise ValidationFailed({"modules": [f"Unknown module: {', '.join(unknown)}."]})
+    return [found[i] for i in dict.fromkeys(ids)]
+
+
+def _text(data: dict[str, Any], name: str, errors: dict[str, list[str]]) -> str | None:
+    if name not in data:
+        return None
+    value = data[name]
+    if value is None and name != "name":
+        return ""
+    if not isinstance(value, str):
+        errors[name] = ["Expected a string."]
+        return None
+    return value
+
+
+def _account_from(data: dict[str, Any], principal: Principal) -> Account:
+    raw = data.get("account")
+    account_id = raw.get("id") if isinstance(raw, dict) else None
+    if raw is None:
+        return Account.objects.get(pk=principal.account_pk)
+    if not isinstance(account_id, str):
+        raise ValidationFailed({"account": ['Expected {"id": "ACC-…"}.']})
+    if account_id == principal.account_id:
+        return Account.objects.get(pk=principal.account_pk)
+    account = (
+        Account.objects.filter(public_id=account_id).first()
+        if principal.sees_all_accounts
+        else None
+    )
+    if account is None:
+        raise ValidationFailed({"account": [f"Account {account_id} was not found."]})
+    return account
+
+
+def list_tokens(request: HttpRequest, principal: Principal) -> HttpResponse:
+    query = query_of(request)
+    fields = _selected(query)
+    tokens = Compiler(TOKENS).apply(visible_tokens(principal), query, DEFAULT_ORDER)
+    total = tokens.count()
+    page: list[ApiToken] = []
+    if query.limit:
+        window = tokens[query.offset : query.offset + query.limit]
+        page = list(window.prefetch_related("modules") if "modules" in fields else window)
+    return collection(
+        [token_json(t, fields) for t in page],
+        query=query,
+        total=total,
+        omitted=[f for f in OPTIONAL_FIELDS if f not in fields],
+    )
+
+
+def create_token(request: HttpRequest, principal: Principal) -> HttpResponse:
+    data = json_body(request)
+    refuse_unknown_fields(data, WRITABLE)
+    errors: dict[str, list[str]] = {}
+    name = _text(data, "name", errors)
+    description = _text(data, "description", errors) or ""
+    icon = _text(data, "icon", errors) or ""
+    if name is None and "name" not in errors:
+        errors["name"] = ["API token name is required."]
+    if errors:
+        raise ValidationFailed(errors)
+    account = _account_from(data, principal)
+    modules = _modules_from(data) if "modules" in data else []
+    created = services.create_token(
+        account=account,
+        name=name or "",
+        description=description,
+        icon=icon[:255],
+        modules=modules,
+        actor=principal.actor(),
+        request=request_context(request),
+    )
+    token = ApiToken.objects.select_related("account").get(pk=created.token.pk)
+    return json_response(
+        token_json(token, [*DEFAULT_FIELDS, "modules", "audit"], value=created.value), status=201
+    )
+
+
+def get_token(request: HttpRequest, principal: Principal, token_id: str) -> HttpResponse:
+    query = query_of(request)
+    fields = _selected(query)
+    token = _get_visible(principal, token_id)
+    own = token.public_id == principal.token_id
+    return json_response(token_json(token, fields, reveal=own))
+
+
+def update_token(request: HttpRequest, principal: Principal, token_id: str) -> HttpResponse:
+    token = _get_visible(principal, token_id)
+    data = json_body(request)
+    refuse_unknown_fields(data, WRITABLE)
+    if "account" in data:
+        raw = data["account"]
+        if not isinstance(raw, dict) or raw.get("id") != token.account.public_id:
+            raise ValidationFailed({"account": ["The account of an API token cannot change."]})
+    errors: dict[str, list[str]] = {}
+    changes: dict[str, Any] = {}
+    for name in ("name", "description", "icon"):
+        value = _text(data, name, errors)
+        if value is not None:
+            changes[name] = value
+    if "name" in data and data["name"] is None:
+        errors["name"] = ["API token name is required."]
+    if errors:
+        raise ValidationFailed(errors)
+    if "modules" in data:
+        changes["modules"] = _modules_from(data)
+    updated = services.update_token(
+        token=token, actor=principal.actor(), request=request_context(request), **changes
+    )
+    fresh = ApiToken.objects.select_related("account").get(pk=updated.pk)
+    return json_response(token_json(fresh, [*DEFAULT_FIELDS, "modules", "audit"]))
+
+
+def delete_token(request: HttpRequest, principal: Principal, token_id: str) -> HttpResponse:
+    token = _get_visible(principal, token_id)
+    services.delete_token(token=token, actor=principal.actor(), request=request_context(request))
+    return api_headers(HttpResponse(status=204))
+
+
+def _transition(action: str) -> Any:
+    def handler(request: HttpRequest, principal: Principal, token_id: str) -> HttpResponse:
+        token = _get_visible(principal, token_id)
+        json_body(request, optional=True)
+        change = services.enable_token if action == "enable" else services.disable_token
+        changed = change(token=token, actor=principal.actor(), request=request_context(request))
+        fresh = ApiToken.objects.select_related("account").get(pk=changed.pk)
+        return json_response(token_json(fresh, list(DEFAULT_FIELDS)))
+
+    handler.__name__ = f"{action}_token"
+    return handler
+
+
+tokens_view = endpoint(SCOPE, GET=list_tokens, POST=create_token)
+token_view = endpoint(SCOPE, GET=get_token, PUT=update_token, DELETE=delete_token)
+enable_view = endpoint(SCOPE, POST=_transition("enable"))
+disable_view = endpoint(SCOPE, POST=_transition("disable"))

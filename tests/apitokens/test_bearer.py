@@ -1,0 +1,220 @@
+"""Bearer authentication: one test per row of SPEC section 4.1, HTTPS enforcement, limits."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.cache import cache
+from django.test import Client, override_settings
+
+from apitokens import middleware
+from apitokens.models import ApiToken, TokenStatus
+from audit.models import AuditRecord
+from tests.factories import AccountFactory, TokenFactory
+
+URL = "/public/v1/accounts/api-tokens"
+REALM = 'Bearer realm="api"'
+
+
+@pytest.fixture(autouse=True)
+def _fresh_limits():
+    cache.clear()
+    middleware.auth_failures._local._counts.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def robot(acme):
+    return TokenFactory(account=acme, name="Robot", modules=["MOD-1756"])
+
+
+def call(client: Client, authorization: str | None, path: str = URL, secure: bool = True, **extra):
+    headers = {} if authorization is None else {"HTTP_AUTHORIZATION": authorization}
+    return client.get(path, secure=secure, **headers, **extra)
+
+
+def assert_problem(response, status: int, challenge: str | None):
+    assert response.status_code == status
+    assert response["Content-Type"] == "application/problem+json"
+    body = response.json()
+    assert body["status"] == status
+    assert body["traceId"] == response["traceparent"]
+    assert response["Cache-Control"] == "no-store"
+    if challenge is None:
+        assert "WWW-Authenticate" not in response
+    else:
+        assert response["WWW-Authenticate"] == challenge
+    return body
+
+
+def test_it_accepts_a_valid_token(client, robot):
+    response = call(client, f"Bearer {robot.plain_value}")
+    assert response.status_code == 200
+    assert response["Vary"] == "Authorization"
+    assert response["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize("header", [None, "Basic dXNlcjpwYXNz", "Token abc", "Bearerabc"])
+def test_row_missing_or_other_scheme_is_401_with_bare_challenge(client, db, header):
+    body = assert_problem(call(client, header), 401, REALM)
+    assert body["title"] == "Unauthorized"
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "bearer",
+        "Bearer ",
+        "Bearer    ",
+        "Bearer a b",
+        "Bearer tok\x01en",
+        "Bearer tök",
+        "Bearer a,b",
+    ],
+)
+def test_row_malformed_bearer_is_400_invalid_request(client, db, header):
+    body = assert_problem(call(client, header), 400, f'{REALM}, error="invalid_request"')
+    assert body["title"] == "Bad Request"
+
+
+def test_row_token_in_the_query_string_is_400_invalid_request(client, robot):
+    response = client.get(f"{URL}?access_token={robot.plain_value}", secure=True)
+    assert_problem(response, 400, f'{REALM}, error="invalid_request"')
+
+
+def test_row_unknown_wrong_bad_checksum_and_deleted_share_one_body(client, acme, robot):
+    deleted = TokenFactory(account=acme, deleted=True)
+    wrong_secret = robot.plain_value[:-10] + ("A" * 10)
+    unknown = TokenFactory(account=acme)
+    unknown_value = unknown.plain_value.replace(unknown.public_id, "TKN-0000-0000")
+    bad_checksum = robot.plain_value[:-1] + ("B" if robot.plain_value[-1] != "B" else "C")
+    bodies = []
+    for value in (wrong_secret, unknown_value, bad_checksum, deleted.plain_value, "garbage"):
+        body = assert_problem(
+            call(client, f"Bearer {value}"), 401, f'{REALM}, error="invalid_token"'
+        )
+        bodies.append({k: v for k, v in body.items() if k != "traceId"})
+    assert all(b == bodies[0] for b in bodies)
+
+
+def test_row_disabled_token_is_401_saying_disabled(client, acme):
+    token = TokenFactory(account=acme, disabled=True)
+    body = assert_problem(
+        call(client, f"Bearer {token.plain_value}"), 401, f'{REALM}, error="invalid_token"'
+    )
+    assert "disabled" in body["detail"]
+
+
+def test_row_disabled_account_is_401(client, db):
+    account = AccountFactory()
+    token = TokenFactory(account=account)
+    account.status = "Disabled"
+    account.save(update_fields=["status"])
+    body = assert_problem(
+        call(client, f"Bearer {token.plain_value}"), 401, f'{REALM}, error="invalid_token"'
+    )
+    assert "account" in body["detail"]
+
+
+def test_row_module_not_held_is_403_insufficient_scope(client, acme):
+    token = TokenFactory(account=acme, modules=["MOD-4525"])  # Billing only
+    body = assert_problem(
+        call(client, f"Bearer {token.plain_value}"), 403, f'{REALM}, error="insufficient_scope"'
+    )
+    assert body["title"] == "Forbidden"
+
+
+def test_a_token_without_modules_can_still_read_itself(client, acme):
+    token = TokenFactory(account=acme, modules=[])
+    response = call(client, f"Bearer {token.plain_value}", path=f"{URL}/{token.public_id}")
+    assert response.status_code == 200
+    assert response.json()["token"] == token.plain_value
+
+
+@pytest.mark.parametrize("method", ["get", "post", "put", "delete"])
+@pytest.mark.parametrize("forged", [False, True])
+def test_plain_http_is_403_without_redirect_or_side_effect(client, robot, method, forged):
+    extra = {"HTTP_X_FORWARDED_PROTO": "https"} if forged else {}
+    before = AuditRecord.objects.count()
+    response = getattr(client, method)(
+        f"{URL}/{robot.public_id}",
+        secure=False,
+        HTTP_AUTHORIZATION="Bearer not-a-token",
+        **extra,
+    )
+    body = assert_problem(response, 403, None)
+    assert body["type"].endswith("/https-required")
+    robot.refresh_from_db()
+    assert robot.status == TokenStatus.ACTIVE
+    assert robot.last_access_at is None
+    assert AuditRecord.objects.count() == before
+
+
+def test_a_valid_token_over_plain_http_is_recorded_as_exposed(client, robot):
+    response = client.post(
+        f"{URL}/{robot.public_id}/disable",
+        secure=False,
+        HTTP_AUTHORIZATION=f"Bearer {robot.plain_value}",
+    )
+    assert response.status_code == 403
+    robot.refresh_from_db()
+    assert robot.status == TokenStatus.ACTIVE
+    exposed = AuditRecord.objects.filter(object_id=robot.public_id, event_key__endswith=".exposed")
+    assert exposed.count() == 1
+    assert robot.plain_value not in str(exposed.get().documents)
+
+
+@override_settings(SECURE_PROXY_SSL_HEADER=("HTTP_X_FORWARDED_PROTO", "https"))
+def test_a_configured_proxy_header_counts_as_secure(client, robot):
+    response = client.get(
+        URL, HTTP_X_FORWARDED_PROTO="https", HTTP_AUTHORIZATION=f"Bearer {robot.plain_value}"
+    )
+    assert response.status_code == 200
+
+
+def test_failed_attempts_are_rate_limited_per_address(client, robot, settings):
+    limit = middleware.auth_failures.limit
+    bad = "Bearer " + robot.plain_value[:-10] + "A" * 10
+    for _ in range(limit):
+        assert call(client, bad, REMOTE_ADDR="198.51.100.9").status_code == 401
+    blocked = call(client, f"Bearer {robot.plain_value}", REMOTE_ADDR="198.51.100.9")
+    assert blocked.status_code == 429
+    assert 1 <= int(blocked["Retry-After"]) <= middleware.auth_failures.window_seconds
+    # Another address is unaffected.
+    assert (
+        call(client, f"Bearer {robot.plain_value}", REMOTE_ADDR="198.51.100.10").status_code == 200
+    )
+
+
+def test_last_access_is_written_at_most_once_a_minute(client, robot, django_assert_num_queries):
+    call(client, f"Bearer {robot.plain_value}")
+    robot.refresh_from_db()
+    first = robot.last_access_at
+    assert first is not None
+    call(client, f"Bearer {robot.plain_value}")
+    robot.refresh_from_db()
+    assert robot.last_access_at == first
+    ApiToken.objects.filter(pk=robot.pk).update(last_access_at=first.replace(year=first.year - 1))
+    call(client, f"Bearer {robot.plain_value}")
+    robot.refresh_from_db()
+    assert robot.last_access_at > first
+
+
+def test_authentication_is_one_query(client, robot, django_assert_num_queries):
+    call(
+        client, f"Bearer {robot.plain_value}", path=f"{URL}/{robot.public_id}"
+    )  # warm lastAccessAt
+    # 1 token+account, then the endpoint: 1 get; self-read needs no module query.
+    with django_assert_num_queries(2):
+        call(client, f"Bearer {robot.plain_value}", path=f"{URL}/{robot.public_id}")
+
+
+def test_a_session_never_authenticates_the_api(client, alice, robot):
+    client.force_login(alice)
+    assert call(client, None).status_code == 401
+
+
+def test_a_disabled_token_is_refused_on_the_next_request(client, robot):
+    assert call(client, f"Bearer {robot.plain_value}").status_code == 200
+    ApiToken.objects.filter(pk=robot.pk).update(status=TokenStatus.DISABLED)
+    assert call(client, f"Bearer {robot.plain_value}").status_code == 401
