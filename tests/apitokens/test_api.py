@@ -1,0 +1,356 @@
+"""The api-tokens resource over the test client: contract, visibility, errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.db import DatabaseError
+
+from apitokens.models import ApiToken, TokenStatus
+from audit.models import AuditRecord
+from tests.factories import AccountFactory, TokenFactory
+
+URL = "/public/v1/accounts/api-tokens"
+
+
+class Api:
+    """A tiny client that speaks as one token over HTTPS."""
+
+    def __init__(self, client, value: str):
+        self.client = client
+        self.auth = {"HTTP_AUTHORIZATION": f"Bearer {value}"}
+
+    def get(self, path: str, query: str = ""):
+        return self.client.get(path + (f"?{query}" if query else ""), secure=True, **self.auth)
+
+    def send(self, method: str, path: str, body=None, content_type="application/json", raw=None):
+        data = raw if raw is not None else ("" if body is None else json.dumps(body))
+        return getattr(self.client, method)(
+            path, data=data, content_type=content_type, secure=True, **self.auth
+        )
+
+
+@pytest.fixture
+def admin_token(acme):
+    return TokenFactory(account=acme, name="Admin robot", modules=["MOD-1756"])
+
+
+@pytest.fixture
+def api(client, admin_token):
+    return Api(client, admin_token.plain_value)
+
+
+@pytest.fixture
+def ops_api(client, ops_account):
+    token = TokenFactory(account=ops_account, name="Ops robot", modules=["MOD-6271", "MOD-1756"])
+    return Api(client, token.plain_value)
+
+
+def test_it_lists_tokens_in_the_platform_envelope(api, acme, admin_token):
+    TokenFactory(account=acme, name="Second", modules=["MOD-1425"])
+    response = api.get(URL)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["$meta"]["pagination"] == {"offset": 0, "limit": 10, "total": 2}
+    assert body["$meta"]["omitted"] == ["modules", "audit"]
+    first = body["data"][0]
+    assert first["name"] == "Second"  # newest first
+    assert set(first) >= {"id", "href", "name", "status", "token", "account"}
+    assert "modules" not in first
+    assert "lastAccessAt" not in first  # null fields are left out
+    assert first["token"].endswith("*" * 60)
+    assert first["account"] == {
+        "id": acme.public_id,
+        "href": f"/accounts/accounts/{acme.public_id}",
+        "name": acme.name,
+        "type": "Client",
+        "status": "Active",
+    }
+
+
+def test_it_filters_orders_selects_and_pages(api, acme):
+    for name in ("Alpha bot", "Beta bot", "Gamma", "Delta bot"):
+        TokenFactory(account=acme, name=name, modules=["MOD-1756", "MOD-4525"])
+    TokenFactory(account=acme, name="Off bot", disabled=True)
+    body = api.get(
+        URL,
+        "and(eq(status,Active),ilike(name,*BOT*))&order=+name&select=+modules,-description&limit=2&offset=1",
+    ).json()
+    # "Admin robot" (the caller) matches too: Admin robot, Alpha bot, Beta bot, Delta bot.
+    assert body["$meta"]["pagination"] == {"offset": 1, "limit": 2, "total": 4}
+    assert [t["name"] for t in body["data"]] == ["Alpha bot", "Beta bot"]
+    assert {m["id"] for m in body["data"][0]["modules"]} == {"MOD-1756", "MOD-4525"}
+    assert body["$meta"]["omitted"] == ["audit"]
+
+
+@pytest.mark.parametrize(
+    ("query", "names"),
+    [
+        ("status=Disabled", ["Off"]),
+        ("eq(status,Disabled)", ["Off"]),
+        ("ne(status,Active)", ["Off"]),
+        ("in(name,(Off,Billing))", ["Billing", "Off"]),
+        ("out(name,(Off,Billing,Admin robot))", []),
+        ("any(modules,eq(id,MOD-4525))", ["Billing"]),
+        ("eq(modules.id,MOD-4525)", ["Billing"]),
+        ("like(name,Bil*)", ["Billing"]),
+        ("not(eq(name,Off))", ["Admin robot", "Billing"]),
+        ("or(eq(name,Off),eq(name,Billing))", ["Billing", "Off"]),
+        ("eq(lastAccessAt,null())", ["Billing", "Off"]),
+        ("gt(audit.created.at,2000-01-01)", ["Admin robot", "Billing", "Off"]),
+        ("eq(description,empty())", ["Admin robot", "Billing", "Off"]),
+    ],
+)
+def test_it_answers_each_operator(api, acme, admin_token, query, names):
+    TokenFactory(account=acme, name="Off", disabled=True)
+    TokenFactory(account=acme, name="Billing", modules=["MOD-4525"])
+    api.get(URL)  # sets the admin token's lastAccessAt
+    body = api.get(URL, query + "&order=name").json()
+    assert sorted(t["name"] for t in body["data"]) == names
+
+
+def test_eq_token_finds_a_token_by_its_value(api, acme):
+    other = TokenFactory(account=acme, name="Lookup")
+    body = api.get(URL, f"eq(token,'{other.plain_value}')").json()
+    assert [t["id"] for t in body["data"]] == [other.public_id]
+
+
+@pytest.mark.parametrize(
+    ("query", "fragment"),
+    [
+        ("eq(digest,abc)", "cannot filter on 'digest'"),
+        ("eq(ciphertext,abc)", "cannot filter on"),
+        ("order=digest", "cannot sort by"),
+        ("eq(status,Sleeping)", "must be one of"),
+        ("gt(audit.created.at,yesterday)", "ISO-8601"),
+        ("and(eq(status,Active)", "expected ')'"),
+        ("foo(status,Active)", "unknown operator"),
+        ("select=+secret", "cannot select"),
+    ],
+)
+def test_bad_queries_are_400_problems_naming_the_reason(api, query, fragment):
+    response = api.get(URL, query)
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/problem+json"
+    assert fragment in response.json()["detail"]
+
+
+def test_limit_zero_returns_only_the_total(api, acme):
+    TokenFactory(account=acme)
+    body = api.get(URL, "limit=0").json()
+    assert body["data"] == []
+    assert body["$meta"]["pagination"]["total"] == 2
+
+
+def test_create_returns_201_with_the_full_value_once(api, acme, admin_token):
+    response = api.send(
+        "post",
+        URL,
+        {
+            "account": {"id": acme.public_id},
+            "name": "CRM",
+            "description": "d",
+            "modules": [{"id": "MOD-1756"}],
+        },
+    )
+    assert response.status_code == 201, response.content
+    body = response.json()
+    token = ApiToken.objects.get(public_id=body["id"])
+    assert body["token"].startswith(f"idt:{token.public_id}:")
+    assert body["modules"] == [
+        {
+            "id": "MOD-1756",
+            "name": "Access Management",
+            "description": token.modules.get().description,
+        }
+    ]
+    assert body["audit"]["created"]["by"] == {"id": admin_token.public_id, "name": "Admin robot"}
+    record = AuditRecord.objects.get(object_id=token.public_id)
+    assert record.actor_type == "ApiToken"
+    assert record.actor_id == admin_token.public_id
+    # Read back: masked for everyone but the token itself.
+    assert api.get(f"{URL}/{token.public_id}").json()["token"].endswith("*" * 60)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({}, "name"),
+        ({"name": ""}, "name"),
+        ({"name": 5}, "name"),
+        ({"name": "x" * 201}, "name"),
+        ({"name": "ok", "status": "Disabled"}, "status"),
+        ({"name": "ok", "digest": "x"}, "digest"),
+        ({"name": "ok", "modules": [{"id": "MOD-0000"}]}, "modules"),
+        ({"name": "ok", "modules": [{"id": "MOD-8352"}]}, "modules"),
+        ({"name": "ok", "modules": "MOD-1756"}, "modules"),
+        ({"name": "ok", "account": {"id": "ACC-0000-0000"}}, "account"),
+    ],
+)
+def test_create_validation_errors_name_the_field_and_write_nothing(api, body, field):
+    before = ApiToken.objects.count()
+    response = api.send("post", URL, body)
+    assert response.status_code == 400
+    assert field in response.json()["errors"]
+    assert ApiToken.objects.count() == before
+
+
+def test_create_in_another_account_is_refused_unless_operations(api, ops_api, globex):
+    refused = api.send("post", URL, {"name": "x", "account": {"id": globex.public_id}})
+    assert refused.status_code == 400
+    assert "account" in refused.json()["errors"]
+    created = ops_api.send("post", URL, {"name": "x", "account": {"id": globex.public_id}})
+    assert created.status_code == 201
+    assert created.json()["account"]["id"] == globex.public_id
+
+
+def test_update_changes_only_the_fields_sent(api, acme):
+    token = TokenFactory(account=acme, name="Before", description="keep", modules=["MOD-1756"])
+    response = api.send(
+        "put", f"{URL}/{token.public_id}", {"name": "After", "account": {"id": acme.public_id}}
+    )
+    assert response.status_code == 200
+    token.refresh_from_db()
+    assert (token.name, token.description, token.status) == ("After", "keep", TokenStatus.ACTIVE)
+    assert response.json()["modules"][0]["id"] == "MOD-1756"
+
+
+def test_update_refuses_a_different_account_and_read_only_fields(api, acme, globex):
+    token = TokenFactory(account=acme, name="Same")
+    for body in ({"account": {"id": globex.public_id}}, {"status": "Disabled"}, {"id": "TKN-1"}):
+        response = api.send("put", f"{URL}/{token.public_id}", body)
+        assert response.status_code == 400
+    token.refresh_from_db()
+    assert (token.name, token.status, token.account_id) == ("Same", TokenStatus.ACTIVE, acme.pk)
+
+
+def test_lifecycle_over_the_api(api, acme):
+    token = TokenFactory(account=acme)
+    path = f"{URL}/{token.public_id}"
+    disabled = api.send("post", f"{path}/disable")
+    assert disabled.status_code == 200
+    assert disabled.json()["status"] == "Disabled"
+    again = api.send("post", f"{path}/disable", {})
+    assert again.status_code == 400
+    assert "Disabled" in again.json()["detail"]
+    assert api.send("post", f"{path}/enable", {}).json()["status"] == "Active"
+    deleted = api.send("delete", path)
+    assert deleted.status_code == 204
+    assert deleted.content == b""
+    assert api.get(path).status_code == 404
+    assert api.send("post", f"{path}/enable").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("method", "suffix"),
+    [("get", ""), ("put", ""), ("delete", ""), ("post", "/enable"), ("post", "/disable")],
+)
+def test_unknown_and_foreign_ids_are_404(api, globex, method, suffix):
+    foreign = TokenFactory(account=globex)
+    for token_id in ("TKN-0000-0000", foreign.public_id):
+        path = f"{URL}/{token_id}{suffix}"
+        response = (
+            api.get(path)
+            if method == "get"
+            else api.send(method, path, {"name": "x"} if method == "put" else None)
+        )
+        assert response.status_code == 404, (token_id, response.content)
+        assert response.json()["title"] == "Not Found"
+    foreign.refresh_from_db()
+    assert foreign.status == TokenStatus.ACTIVE
+
+
+def test_foreign_tokens_never_appear_in_lists(api, globex):
+    TokenFactory(account=globex, name="Globex secret project")
+    body = api.get(URL, "limit=100").content.decode()
+    assert "Globex secret project" not in body
+    assert api.get(URL, "ilike(name,*Globex*)").json()["$meta"]["pagination"]["total"] == 0
+
+
+def test_operations_see_every_account_including_deleted(ops_api, acme, globex):
+    gone = TokenFactory(account=acme, deleted=True)
+    TokenFactory(account=globex)
+    body = ops_api.get(URL, "limit=100").json()
+    statuses = {t["id"]: t["status"] for t in body["data"]}
+    assert statuses[gone.public_id] == "Deleted"
+    assert {t["account"]["id"] for t in body["data"]} >= {acme.public_id, globex.public_id}
+
+
+def test_client_tokens_never_see_deleted_tokens(api, acme):
+    gone = TokenFactory(account=acme, deleted=True)
+    assert api.get(f"{URL}/{gone.public_id}").status_code == 404
+    assert gone.public_id not in api.get(URL, "limit=100").content.decode()
+
+
+def test_method_not_allowed_is_405_with_allow(api):
+    response = api.send("patch", URL, {})
+    assert response.status_code == 405
+    assert response["Allow"] == "GET, POST"
+    assert response["Content-Type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize(
+    ("raw", "content_type", "status"),
+    [
+        ('{"name": "x"}', "text/plain", 415),
+        ("name=x", "application/x-www-form-urlencoded", 415),
+        ('{"name": ', "application/json", 400),
+        ("[1, 2]", "application/json", 400),
+        ("\xff", "application/json", 400),
+    ],
+)
+def test_bodies_that_are_not_json_objects_are_refused(api, raw, content_type, status):
+    response = api.send("post", URL, raw=raw, content_type=content_type)
+    assert response.status_code == status
+    assert response["Content-Type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize(
+    "content_type", ["text/json", "application/vnd.api+json", "application/json; charset=utf-8"]
+)
+def test_json_media_type_variants_are_accepted(api, content_type):
+    response = api.send("post", URL, raw='{"name": "Variant"}', content_type=content_type)
+    assert response.status_code == 201
+
+
+def test_a_10_mb_body_is_refused_before_parsing(api, monkeypatch):
+    def explode(*args, **kwargs):
+        raise AssertionError("the body must not be parsed")
+
+    monkeypatch.setattr(json, "loads", explode)
+    response = api.send("post", URL, raw="{" + " " * (10 * 1024 * 1024) + "}")
+    assert response.status_code == 413
+
+
+def test_unknown_urls_under_public_are_404_problems(api):
+    for path in ("/public/v1/nothing", "/public/v2/accounts/api-tokens", f"{URL}/"):
+        response = api.get(path)
+        assert response.status_code == 404
+        assert response["Content-Type"] == "application/problem+json"
+
+
+def test_a_database_outage_is_a_503_problem(api, monkeypatch):
+    from apitokens import api as tokens_api
+
+    def down(*args, **kwargs):
+        raise DatabaseError("connection refused")
+
+    monkeypatch.setattr(tokens_api, "visible_tokens", down)
+    response = api.get(URL)
+    assert response.status_code == 503
+    assert response["Content-Type"] == "application/problem+json"
+    assert "connection refused" not in response.content.decode()
+
+
+def test_other_accounts_tokens_without_access_management_get_403(client, acme):
+    token = TokenFactory(account=acme, modules=["MOD-0478"])
+    response = Api(client, token.plain_value).get(URL)
+    assert response.status_code == 403
+
+
+def test_a_vendor_account_token_sees_its_own(client, globex):
+    token = TokenFactory(account=globex, modules=["MOD-1756"])
+    TokenFactory(account=AccountFactory(), name="Other")
+    body = Api(client, token.plain_value).get(URL).json()
+    assert [t["id"] for t in body["data"]] == [token.public_id]
