@@ -70,10 +70,20 @@ class ChainReport:
 
 
 def verify_chain(chain: str) -> ChainReport:
-    """Walk one chain in order and stop at the first broken link (streaming, constant memory)."""
+    """Walk one chain in order and stop at the first broken link (streaming, constant memory).
+
+    The head is read *before* the walk: every record up to the head's ``last_seq`` was
+    committed with it, so the walk must see all of them and the record at ``last_seq`` must
+    carry ``last_hash``. Records appended while the walk runs are checked like any other, and
+    once the walk is over they are accepted only if the head (read again) covers them — so a
+    live system does not look broken, and a record slipped in past the head still does.
+    """
+    head = AuditChain.objects.filter(key=chain).values_list("last_seq", "last_hash").first()
+    head_seq, head_hash = head if head is not None else (0, "")
     expected_prev = GENESIS
     expected_seq = 1
     count = 0
+    last_id: str | None = None
     rows: Iterator[AuditRecord] = (
         AuditRecord.objects.filter(chain=chain).order_by("seq").iterator(chunk_size=2000)
     )
@@ -86,25 +96,52 @@ def verify_chain(chain: str) -> ChainReport:
             problem = "previous-hash link does not match the record before it"
         elif hash_of(record) != record.hash:
             problem = "content does not match its hash (record altered)"
+        elif record.seq == head_seq and record.hash != head_hash:
+            problem = "hash does not match the chain head (record replaced)"
         if problem:
             return ChainReport(
                 chain, count, ChainBreak(chain, record.public_id, record.seq, problem)
             )
         expected_prev = record.hash
         expected_seq += 1
-    head = AuditChain.objects.filter(key=chain).first()
-    if head is not None and (head.last_seq != count or (count and head.last_hash != expected_prev)):
+        last_id = record.public_id
+    if count < head_seq:
         return ChainReport(
             chain,
             count,
             ChainBreak(
                 chain,
                 None,
-                head.last_seq,
-                f"chain ends at record {count} but its head says {head.last_seq}"
+                head_seq,
+                f"chain ends at record {count} but its head says {head_seq}"
                 " (records removed from the end)",
             ),
         )
+    if count > head_seq:
+        # Appended during the walk (fine: the head moved with them) or inserted behind the
+        # head's back (not fine).
+        now = AuditChain.objects.filter(key=chain).values_list("last_seq", "last_hash").first()
+        now_seq, now_hash = now if now is not None else (0, "")
+        if now_seq < count:
+            first_extra = (
+                AuditRecord.objects.filter(chain=chain, seq=now_seq + 1)
+                .values_list("public_id", flat=True)
+                .first()
+            )
+            reason = f"chain has {count} records but its head says {now_seq}"
+            return ChainReport(
+                chain,
+                count,
+                ChainBreak(chain, first_extra, now_seq + 1, reason + " (records added behind it)"),
+            )
+        if now_seq == count and now_hash != expected_prev:
+            return ChainReport(
+                chain,
+                count,
+                ChainBreak(
+                    chain, last_id, count, "hash does not match the chain head (record replaced)"
+                ),
+            )
     return ChainReport(chain, count, None)
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -8,7 +9,7 @@ import pytest
 from django.db import connection
 from hypothesis import HealthCheck, settings
 
-from accounts.models import Account, Role, User
+from accounts.models import Account, Module, Role, User
 from audit import triggers
 from tests.factories import AccountFactory, MembershipFactory, UserFactory
 
@@ -48,6 +49,30 @@ def _flush_around_audit_triggers(django_db_setup: Any, django_db_blocker: Any) -
     connection.ops.sql_flush = sql_flush  # type: ignore[method-assign]
     yield
     connection.ops.sql_flush = original  # type: ignore[method-assign]
+
+
+@pytest.fixture(autouse=True)
+def _module_catalogue(request: pytest.FixtureRequest) -> None:
+    """Transactional tests flush every table afterwards, the module catalogue (seeded by a data
+    migration) included; put it back before each one."""
+    marker = request.node.get_closest_marker("django_db")
+    transactional = "transactional_db" in request.fixturenames or (
+        marker is not None and marker.kwargs.get("transaction", False)
+    )
+    if not transactional:
+        return
+    request.getfixturevalue("transactional_db")
+    catalogue = importlib.import_module("accounts.migrations.0002_module_catalogue")
+    for public_id, name, code, account_types, description in catalogue.CATALOGUE:
+        Module.objects.update_or_create(
+            public_id=public_id,
+            defaults={
+                "name": name,
+                "code": code,
+                "account_types": account_types,
+                "description": description,
+            },
+        )
 
 
 # --- Personas: alice administers Acme, bob is a member there, charlie administers Globex,

@@ -200,8 +200,12 @@ def query_of(request: HttpRequest) -> Query:
 Handler = Callable[..., HttpResponse]
 
 
-def endpoint(scope: Scope | None = None, **handlers: Handler) -> Callable[..., HttpResponse]:
+def endpoint(
+    scope: Scope | None = None, *, write_scope: Scope | None = None, **handlers: Handler
+) -> Callable[..., HttpResponse]:
     """Build a view from per-method handlers (``GET=list_tokens, POST=create_token``).
+
+    ``scope`` applies to every method; ``write_scope`` additionally to all but GET.
 
     The one place where: the method is checked (405 with ``Allow``), the scope is checked
     (403 ``insufficient_scope``), and every error is turned into a problem response.
@@ -219,7 +223,9 @@ def endpoint(scope: Scope | None = None, **handlers: Handler) -> Callable[..., H
                 headers={"Allow": ", ".join(allowed)},
             )
         principal = principal_of(request)
-        if scope is not None and not scope.allows(principal, request.method or "", kwargs):
+        method = request.method or ""
+        scopes = [scope, write_scope if method != "GET" else None]
+        if any(s is not None and not s.allows(principal, method, kwargs) for s in scopes):
             return problem(
                 request,
                 403,
@@ -251,4 +257,5 @@ def endpoint(scope: Scope | None = None, **handlers: Handler) -> Callable[..., H
             )
 
     wraps(next(iter(handlers.values())))(view)
+    view.__wrapped_handlers__ = dict(handlers)  # type: ignore[attr-defined]  # for openapi tests
     return view

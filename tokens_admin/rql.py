@@ -164,6 +164,7 @@ class Query:
     select: list[str] = field(default_factory=list)
     limit: int = DEFAULT_LIMIT
     offset: int = 0
+    render: bool = False
 
 
 def _split_top_level(raw: str) -> list[tuple[int, str]]:
@@ -215,6 +216,13 @@ def parse_query_string(raw: str) -> Query:
             text = unquote(part, errors="strict")
         except UnicodeDecodeError:
             raise RQLError(f"query part at position {position + 1} is not valid UTF-8") from None
+        if text.endswith("=") and "(" in text:
+            # HTTP libraries that re-encode a query (httpx) turn a bare term such as
+            # render() into "render%28%29=": the same term with an empty value.
+            text = text[:-1]
+        if text == "render()":
+            query.render = True
+            continue
         key, sep, value = text.partition("=")
         if sep and _NAME_RE.fullmatch(key.split(".")[0]) and "(" not in key:
             if key in ("limit",):

@@ -1,0 +1,278 @@
+"""``/public/v1/audit/records`` and ``/public/v1/audit/event-types`` (SPEC section 4.4).
+
+Depends only on ``tokens_admin`` (the API toolkit), never on the other apps.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+
+from audit.export import public_dict
+from audit.models import AuditRecord, EventType
+from audit.recorder import record
+from audit.types import ObjectRef
+from tokens_admin.api import (
+    Principal,
+    Scope,
+    collection,
+    drop_nulls,
+    endpoint,
+    json_body,
+    json_response,
+    query_of,
+    refuse_unknown_fields,
+    request_context,
+)
+from tokens_admin.errors import NotFound, ValidationFailed
+from tokens_admin.rql import Compiler, Field, Resource
+
+WRITERS = Scope(account_types=("Vendor", "Operations"))
+EXTENSION_EVENT_RE = re.compile(r"^extensions\.[a-z0-9][a-z0-9_-]*\.[a-z0-9][a-z0-9_.-]*$")
+RECORD_FIELDS = {"event", "object", "summary", "details", "documents", "actor", "payload"}
+TEMPLATE_RE = re.compile(r"\{\{\s*([A-Za-z][A-Za-z0-9_.]*)\s*\}\}")
+
+RECORDS = Resource(
+    "audit records",
+    {
+        "id": Field("public_id"),
+        "event": Field("event_key"),
+        "timestamp": Field("timestamp", kind="datetime"),
+        "object.id": Field("object_id"),
+        "object.name": Field("object_name"),
+        "object.objectType": Field("object_type"),
+        "actor.id": Field("actor_id"),
+        "actor.type": Field("actor_type"),
+        "actor.account.id": Field("actor_account_id"),
+        "summary": Field("summary", sortable=False),
+    },
+)
+EVENT_TYPES = Resource(
+    "audit event types",
+    {
+        "id": Field("public_id"),
+        "key": Field("key"),
+        "name": Field("name"),
+        "description": Field("description", sortable=False),
+    },
+)
+
+
+class RecordNotFound(NotFound):
+    pass
+
+
+class EventTypeNotFound(NotFound):
+    pass
+
+
+def visible_records(principal: Principal) -> QuerySet[AuditRecord]:
+    records = AuditRecord.objects.defer("prev_hash", "hash")
+    if principal.is_operations:
+        return records
+    return records.filter(account_id=principal.account_id)
+
+
+def record_json(entry: AuditRecord, *, render: bool = False) -> dict[str, Any]:
+    data = public_dict(entry)
+    data["href"] = f"/audit/records/{entry.public_id}"
+    if not data["actor"]["account"]:
+        del data["actor"]["account"]
+    if render:
+        data["summary"] = render_template(entry.summary, data)
+        data["details"] = render_template(entry.details, data)
+    return drop_nulls({k: (v if v != "" else None) for k, v in data.items()})
+
+
+def _lookup(data: Any, path: str) -> Any:
+    for part in path.split("."):
+        if not isinstance(data, dict) or part not in data:
+            return None
+        data = data[part]
+    return data
+
+
+def render_template(text: str, data: dict[str, Any]) -> str:
+    """Fill ``{{ object.name }}``-style placeholders from the record (its fields, then its
+    documents). Unknown placeholders stay as written; nothing is evaluated."""
+
+    def fill(match: re.Match[str]) -> str:
+        path = match.group(1)
+        value = _lookup(data, path)
+        if value is None:
+            value = _lookup(data.get("documents") or {}, path)
+        if value is None or isinstance(value, dict | list):
+            return match.group(0)
+        return str(value)
+
+    return TEMPLATE_RE.sub(fill, text)
+
+
+def list_records(request: HttpRequest, principal: Principal) -> HttpResponse:
+    query = query_of(request)
+    records = Compiler(RECORDS).apply(visible_records(principal), query, ("-timestamp", "-id"))
+    total = records.count()
+    page = list(records[query.offset : query.offset + query.limit]) if query.limit else []
+    return collection([record_json(r, render=query.render) for r in page], query=query, total=total)
+
+
+def _get_record(principal: Principal, record_id: str) -> AuditRecord:
+    entry = visible_records(principal).filter(public_id=record_id).first()
+    if entry is None:
+        raise RecordNotFound(f"Audit record {record_id} was not found.")
+    return entry
+
+
+def get_record(request: HttpRequest, principal: Principal, record_id: str) -> HttpResponse:
+    render = query_of(request).render
+    return json_response(record_json(_get_record(principal, record_id), render=render))
+
+
+def _string(
+    data: dict[str, Any], name: str, limit: int, errors: dict[str, list[str]], *, required: bool
+) -> str:
+    value = data.get(name)
+    if value is None:
+        if required:
+            errors[name] = ["This field is required."]
+        return ""
+    if not isinstance(value, str):
+        errors[name] = ["Expected a string."]
+        return ""
+    if len(value) > limit:
+        errors[name] = [f"At most {limit} characters."]
+    return value
+
+
+def create_record(request: HttpRequest, principal: Principal) -> HttpResponse:
+    """Integrations record their own events; the calling token is always the actor."""
+    data = json_body(request)
+    refuse_unknown_fields(data, RECORD_FIELDS)
+    errors: dict[str, list[str]] = {}
+    event = _string(data, "event", 200, errors, required=True)
+    if event and "event" not in errors and not EXTENSION_EVENT_RE.match(event):
+        errors["event"] = ["Must look like extensions.<name>.<event>."]
+    obj = data.get("object")
+    object_id = object_name = ""
+    object_type = "External"
+    if not isinstance(obj, dict):
+        errors["object"] = ['Expected {"id": "…", "name": "…"}.']
+    else:
+        object_id = _string(obj, "id", 32, errors, required=True)
+        object_name = _string(obj, "name", 200, errors, required=False)
+        object_type = _string(obj, "objectType", 64, errors, required=False) or object_type
+        if "id" in errors or "name" in errors or "objectType" in errors:
+            errors["object"] = [m for k in ("id", "name", "objectType") for m in errors.pop(k, [])]
+    summary = _string(data, "summary", 500, errors, required=True)
+    details = _string(data, "details", 10_000, errors, required=False)
+    documents = data.get("documents", {})
+    if documents is None:
+        documents = {}
+    if not isinstance(documents, dict):
+        errors["documents"] = ["Expected a JSON object."]
+    if errors:
+        raise ValidationFailed(errors)
+    kept = dict(documents)
+    if "payload" in data:
+        kept["payload"] = data["payload"]
+    if "actor" in data:
+        kept["reportedActor"] = data["actor"]
+    with transaction.atomic():
+        entry = record(
+            event=event,
+            obj=ObjectRef(id=object_id, name=object_name, object_type=object_type),
+            actor=principal.actor(),
+            account_id=principal.account_id,
+            summary=summary,
+            details=details,
+            documents=kept,
+            request=request_context(request),
+        )
+    return json_response(record_json(entry), status=201)
+
+
+def event_type_json(event_type: EventType) -> dict[str, Any]:
+    return drop_nulls(
+        {
+            "id": event_type.public_id,
+            "href": f"/audit/event-types/{event_type.public_id}",
+            "key": event_type.key,
+            "name": event_type.name,
+            "description": event_type.description or None,
+        }
+    )
+
+
+def list_event_types(request: HttpRequest, principal: Principal) -> HttpResponse:
+    query = query_of(request)
+    types = Compiler(EVENT_TYPES).apply(EventType.objects.all(), query, ("key", "id"))
+    total = types.count()
+    page = list(types[query.offset : query.offset + query.limit]) if query.limit else []
+    return collection([event_type_json(t) for t in page], query=query, total=total)
+
+
+def _get_event_type(event_type_id: str) -> EventType:
+    found = EventType.objects.filter(public_id=event_type_id).first()
+    if found is None:
+        raise EventTypeNotFound(f"Audit event type {event_type_id} was not found.")
+    return found
+
+
+def get_event_type(request: HttpRequest, principal: Principal, event_type_id: str) -> HttpResponse:
+    return json_response(event_type_json(_get_event_type(event_type_id)))
+
+
+def update_event_type(
+    request: HttpRequest, principal: Principal, event_type_id: str
+) -> HttpResponse:
+    data = json_body(request)
+    refuse_unknown_fields(data, {"name", "description", "id", "key", "href"})
+    errors: dict[str, list[str]] = {}
+    changes: dict[str, str] = {}
+    for name, limit in (("name", 200), ("description", 2000)):
+        if name in data:
+            value = _string(data, name, limit, errors, required=name == "name")
+            if name == "name" and not value.strip() and name not in errors:
+                errors[name] = ["Must not be empty."]
+            changes[name] = value
+    with transaction.atomic():
+        event_type = EventType.objects.select_for_update().filter(public_id=event_type_id).first()
+        if event_type is None:
+            raise EventTypeNotFound(f"Audit event type {event_type_id} was not found.")
+        for read_only in ("id", "key"):
+            if read_only in data and data[read_only] != getattr(
+                event_type, "public_id" if read_only == "id" else "key"
+            ):
+                errors[read_only] = ["This field cannot change."]
+        if errors:
+            raise ValidationFailed(errors)
+        before = {name: getattr(event_type, name) for name in changes}
+        changed = {
+            n: {"before": before[n], "after": v} for n, v in changes.items() if before[n] != v
+        }
+        if changed:
+            for name, value in changes.items():
+                setattr(event_type, name, value)
+            event_type.save(update_fields=[*changes, "updated_at"])
+            record(
+                event="platform.audit.event_type.updated",
+                obj=ObjectRef(
+                    id=event_type.public_id, name=event_type.key, object_type="AuditEventType"
+                ),
+                actor=principal.actor(),
+                account_id=principal.account_id,
+                summary=f"Audit event type {event_type.key} updated: {', '.join(sorted(changed))}",
+                documents={"changes": changed},
+                request=request_context(request),
+            )
+    return json_response(event_type_json(event_type))
+
+
+records_view = endpoint(write_scope=WRITERS, GET=list_records, POST=create_record)
+record_view = endpoint(GET=get_record)
+event_types_view = endpoint(GET=list_event_types)
+event_type_view = endpoint(write_scope=WRITERS, GET=get_event_type, PUT=update_event_type)

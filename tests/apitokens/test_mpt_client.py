@@ -1,0 +1,155 @@
+"""The platform's own Python client, unmodified, against the real server over HTTPS."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from mpt_api_client import MPTClient, RQLQuery
+from mpt_api_client.auth import BearerTokenAuthentication
+from mpt_api_client.exceptions import MPTAPIError
+
+from apitokens.models import ApiToken, TokenStatus
+from audit.models import AuditRecord
+from tests.factories import AccountFactory, TokenFactory
+from tests.live import LiveServer, https_server
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(scope="module")
+def server(django_db_setup, django_db_blocker, tmp_path_factory) -> LiveServer:
+    with django_db_blocker.unblock(), https_server(Path(tmp_path_factory.mktemp("live"))) as live:
+        yield live
+
+
+@pytest.fixture
+def connect(server, monkeypatch):
+    monkeypatch.setenv("SSL_CERT_FILE", str(server.cafile))
+
+    def make(value: str) -> MPTClient:
+        return MPTClient.from_config(BearerTokenAuthentication(value), base_url=server.url)
+
+    return make
+
+
+@pytest.fixture
+def acme_world():
+    account = AccountFactory(name="Acme")
+    admin = TokenFactory(account=account, name="Admin robot", modules=["MOD-1756"])
+    for index in range(23):
+        TokenFactory(
+            account=account,
+            name=f"Bot {index:02d}",
+            modules=["MOD-1756", "MOD-4525"] if index % 2 else ["MOD-0478"],
+            disabled=index % 5 == 0,
+        )
+    return account, admin
+
+
+def test_it_lists_pages_iterates_filters_selects_and_orders(connect, acme_world):
+    account, admin = acme_world
+    tokens = connect(admin.plain_value).accounts.api_tokens
+    page = tokens.fetch_page(limit=10)
+    assert len(page) == 10
+    assert page.meta.pagination.total == 24
+    assert [t.id for t in tokens.iterate(batch_size=7)] == list(
+        ApiToken.objects.order_by("-created_at", "-id").values_list("public_id", flat=True)
+    )
+    query = (
+        tokens.filter(RQLQuery(status="Active"))
+        .filter(RQLQuery(name__ilike="Bot*"))
+        .select("+modules", "-description")
+        .order_by("-name")
+    )
+    found = list(query.iterate())
+    expected = sorted(
+        ApiToken.objects.filter(status="Active", name__startswith="Bot").values_list("name", flat=True),
+        reverse=True,
+    )
+    assert [t.name for t in found] == expected
+    assert all(t.modules for t in found)
+    assert {m.id for m in found[0].modules} <= {"MOD-1756", "MOD-4525", "MOD-0478"}
+
+
+def test_it_creates_gets_updates_enables_disables_and_deletes(connect, acme_world):
+    account, admin = acme_world
+    tokens = connect(admin.plain_value).accounts.api_tokens
+    created = tokens.create(
+        {"account": {"id": account.public_id}, "name": "Client-made", "modules": [{"id": "MOD-1756"}]}
+    )
+    assert created.token.startswith(f"idt:{created.id}:")
+    assert created.status == "Active"
+    fetched = tokens.get(created.id, select=["+modules"])
+    assert fetched.name == "Client-made"
+    assert [m.id for m in fetched.modules] == ["MOD-1756"]
+    updated = tokens.update(created.id, {"name": "Renamed", "description": "via the client"})
+    assert (updated.name, updated.description) == ("Renamed", "via the client")
+    assert tokens.disable(created.id).status == "Disabled"
+    assert tokens.enable(created.id).status == "Active"
+    tokens.delete(created.id)
+    assert ApiToken.objects.get(public_id=created.id).status == TokenStatus.DELETED
+    events = list(
+        AuditRecord.objects.filter(object_id=created.id).order_by("seq").values_list("event_key", flat=True)
+    )
+    assert [e.rsplit(".", 1)[1] for e in events] == [
+        "created",
+        "updated",
+        "status_changed",
+        "status_changed",
+        "status_changed",
+    ]
+
+
+@pytest.mark.parametrize("operation", ["get", "update", "delete", "enable", "disable"])
+def test_unknown_ids_raise_404_not_found(connect, acme_world, operation):
+    _, admin = acme_world
+    tokens = connect(admin.plain_value).accounts.api_tokens
+    call = {
+        "get": lambda: tokens.get("TKN-0000-0000"),
+        "update": lambda: tokens.update("TKN-0000-0000", {"name": "x"}),
+        "delete": lambda: tokens.delete("TKN-0000-0000"),
+        "enable": lambda: tokens.enable("TKN-0000-0000"),
+        "disable": lambda: tokens.disable("TKN-0000-0000"),
+    }[operation]
+    with pytest.raises(MPTAPIError) as caught:
+        call()
+    assert caught.value.status_code == 404
+    assert str(caught.value).startswith("404 Not Found - ")
+    assert caught.value.trace_id
+
+
+def test_modules_with_an_operations_token(connect):
+    ops = AccountFactory(name="Ops", operations=True)
+    token = TokenFactory(account=ops, modules=["MOD-6271"])
+    modules = connect(token.plain_value).accounts.modules
+    assert modules.fetch_page().meta.pagination.total == 9
+    assert modules.get("MOD-1756").name == "Access Management"
+    assert [m.id for m in modules.filter(RQLQuery(name="Billing")).iterate()] == ["MOD-4525"]
+
+
+def test_audit_records_and_event_types(connect):
+    vendor = AccountFactory(name="Vendor", vendor=True)
+    token = TokenFactory(account=vendor, name="Vendor robot", modules=["MOD-1756"])
+    client = connect(token.plain_value)
+    records = client.audit.records
+    mine = list(records.filter(RQLQuery(**{"object.id": token.public_id})).iterate())
+    assert [r.event for r in mine] == ["platform.accounts.api_token.created"]
+    assert records.get(mine[0].id).object.id == token.public_id
+    created = records.create(
+        {
+            "event": "extensions.sync.done",
+            "object": {"id": "JOB-1", "name": "Nightly"},
+            "summary": "{{ object.name }} finished",
+        }
+    )
+    assert created.actor.id == token.public_id
+    rendered = records.options(render=True).get(created.id)
+    assert rendered.summary == "Nightly finished"
+    rendered_list = list(records.options(render=True).filter(RQLQuery(**{"object.id": "JOB-1"})).iterate())
+    assert [r.summary for r in rendered_list] == ["Nightly finished"]
+    types = client.audit.event_types
+    [created_type] = list(types.filter(RQLQuery(key="extensions.sync.done")).iterate())
+    assert types.get(created_type.id).key == "extensions.sync.done"
+    assert types.fetch_page().meta.pagination.total >= 2
+    assert types.update(created_type.id, {"name": "Sync done"}).name == "Sync done"

@@ -1,0 +1,146 @@
+"""Audit records and event types over the API; the modules catalogue."""
+
+from __future__ import annotations
+
+import pytest
+
+from audit.models import AuditRecord, EventType
+from tests.apitokens.test_api import Api
+from tests.factories import TokenFactory
+
+RECORDS = "/public/v1/audit/records"
+TYPES = "/public/v1/audit/event-types"
+MODULES = "/public/v1/accounts/modules"
+
+
+@pytest.fixture
+def acme_api(client, acme):
+    return Api(client, TokenFactory(account=acme, name="Acme robot").plain_value)
+
+
+@pytest.fixture
+def vendor_api(client, globex):
+    return Api(client, TokenFactory(account=globex, name="Globex robot").plain_value)
+
+
+@pytest.fixture
+def ops_api(client, ops_account):
+    return Api(client, TokenFactory(account=ops_account, name="Ops robot").plain_value)
+
+
+def test_a_token_lists_only_its_accounts_records(acme_api, acme, globex):
+    mine = TokenFactory(account=acme, name="Mine")
+    TokenFactory(account=globex, name="Globex canary")
+    body = acme_api.get(RECORDS, "limit=100").json()
+    ids = {r["object"]["id"] for r in body["data"]}
+    assert mine.public_id in ids
+    assert "Globex canary" not in str(body)
+    assert body["$meta"]["pagination"]["total"] == AuditRecord.objects.filter(account_id=acme.public_id).count()
+
+
+def test_it_filters_records_on_object_id_and_gets_one(acme_api, acme):
+    token = TokenFactory(account=acme, name="Target")
+    body = acme_api.get(RECORDS, f"eq(object.id,{token.public_id})").json()
+    assert [r["event"] for r in body["data"]] == ["platform.accounts.api_token.created"]
+    record = body["data"][0]
+    assert record["object"] == {"id": token.public_id, "name": "Target", "objectType": "ApiToken"}
+    assert record["timestamp"].endswith("Z")
+    one = acme_api.get(f"{RECORDS}/{record['id']}").json()
+    assert one["id"] == record["id"]
+    assert one["documents"]["token"]["name"] == "Target"
+
+
+def test_foreign_and_unknown_records_are_404(acme_api, globex):
+    foreign = TokenFactory(account=globex)
+    foreign_record = AuditRecord.objects.get(object_id=foreign.public_id)
+    for record_id in (foreign_record.public_id, "AUD-0000-0000-0000-0000"):
+        assert acme_api.get(f"{RECORDS}/{record_id}").status_code == 404
+
+
+def test_operations_read_every_accounts_records(ops_api, acme, globex):
+    a = TokenFactory(account=acme)
+    b = TokenFactory(account=globex)
+    body = ops_api.get(RECORDS, f"in(object.id,({a.public_id},{b.public_id}))").json()
+    assert body["$meta"]["pagination"]["total"] == 2
+
+
+def test_a_vendor_records_an_extension_event_with_itself_as_actor(vendor_api, globex):
+    response = vendor_api.send(
+        "post",
+        RECORDS,
+        {
+            "event": "extensions.billing-sync.invoice_pushed",
+            "object": {"id": "INV-1", "name": "Invoice 1"},
+            "summary": "Invoice {{ object.name }} pushed by {{ actor.name }}",
+            "details": "total {{ payload.total }}",
+            "actor": {"id": "USR-9999-9999", "name": "Someone else"},
+            "payload": {"total": 42},
+            "documents": {"token": "must be masked"},
+        },
+    )
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["actor"]["name"] == "Globex robot"
+    assert body["actor"]["type"] == "ApiToken"
+    stored = AuditRecord.objects.get(public_id=body["id"])
+    assert stored.account_id == globex.public_id
+    assert stored.documents["reportedActor"]["id"] == "USR-9999-9999"
+    assert stored.documents["payload"] == {"total": 42}
+    assert stored.documents["token"] == "[MASKED]"
+    rendered = vendor_api.get(f"{RECORDS}/{body['id']}", "render()").json()
+    assert rendered["summary"] == "Invoice Invoice 1 pushed by Globex robot"
+    assert rendered["details"] == "total 42"
+    raw = vendor_api.get(f"{RECORDS}/{body['id']}").json()
+    assert raw["summary"] == "Invoice {{ object.name }} pushed by {{ actor.name }}"
+    assert EventType.objects.filter(key="extensions.billing-sync.invoice_pushed").exists()
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"event": "platform.accounts.api_token.created", "object": {"id": "X"}, "summary": "s"}, "event"),
+        ({"event": "extensions.x.y", "summary": "s"}, "object"),
+        ({"event": "extensions.x.y", "object": {"id": "X"}}, "summary"),
+        ({"event": "extensions.x.y", "object": {"id": "X"}, "summary": "s", "documents": []}, "documents"),
+        ({"event": "extensions.x.y", "object": {"id": "X"}, "summary": "s", "hash": "0"}, "hash"),
+    ],
+)
+def test_bad_records_are_refused_and_nothing_is_written(vendor_api, body, field):
+    before = AuditRecord.objects.count()
+    response = vendor_api.send("post", RECORDS, body)
+    assert response.status_code == 400
+    assert field in response.json()["errors"]
+    assert AuditRecord.objects.count() == before
+
+
+def test_client_tokens_cannot_post_records_or_edit_event_types(acme_api, acme):
+    TokenFactory(account=acme)
+    body = {"event": "extensions.x.y", "object": {"id": "X"}, "summary": "s"}
+    assert acme_api.send("post", RECORDS, body).status_code == 403
+    event_type = EventType.objects.first()
+    assert acme_api.send("put", f"{TYPES}/{event_type.public_id}", {"name": "x"}).status_code == 403
+    assert acme_api.get(f"{TYPES}/{event_type.public_id}").status_code == 200
+
+
+def test_event_types_list_filter_get_and_update(vendor_api, globex):
+    TokenFactory(account=globex)
+    body = vendor_api.get(TYPES, "eq(key,platform.accounts.api_token.created)").json()
+    [event_type] = body["data"]
+    assert event_type["name"] == "Api token created"
+    response = vendor_api.send("put", f"{TYPES}/{event_type['id']}", {"name": "Token created", "description": "A new token"})
+    assert response.status_code == 200
+    assert response.json()["name"] == "Token created"
+    assert vendor_api.get(f"{TYPES}/{event_type['id']}").json()["description"] == "A new token"
+    assert AuditRecord.objects.filter(event_key="platform.audit.event_type.updated").count() == 1
+    refused = vendor_api.send("put", f"{TYPES}/{event_type['id']}", {"key": "other"})
+    assert refused.status_code == 400
+
+
+def test_modules_are_for_operations_tokens(ops_api, acme_api):
+    body = ops_api.get(MODULES, "limit=100").json()
+    assert {m["id"] for m in body["data"]} >= {"MOD-1756", "MOD-6271"}
+    assert body["$meta"]["pagination"]["total"] == 9
+    assert ops_api.get(f"{MODULES}/MOD-1425").json()["name"] == "Marketplace"
+    assert ops_api.get(f"{MODULES}/MOD-0000").status_code == 404
+    assert [m["id"] for m in ops_api.get(MODULES, "eq(name,Billing)").json()["data"]] == ["MOD-4525"]
+    assert acme_api.get(MODULES).status_code == 403
