@@ -48,7 +48,7 @@ def acme_world():
 
 
 def test_it_lists_pages_iterates_filters_selects_and_orders(connect, acme_world):
-    account, admin = acme_world
+    _account, admin = acme_world
     tokens = connect(admin.plain_value).accounts.api_tokens
     page = tokens.fetch_page(limit=10)
     assert len(page) == 10
@@ -64,7 +64,9 @@ def test_it_lists_pages_iterates_filters_selects_and_orders(connect, acme_world)
     )
     found = list(query.iterate())
     expected = sorted(
-        ApiToken.objects.filter(status="Active", name__startswith="Bot").values_list("name", flat=True),
+        ApiToken.objects.filter(status="Active", name__startswith="Bot").values_list(
+            "name", flat=True
+        ),
         reverse=True,
     )
     assert [t.name for t in found] == expected
@@ -76,7 +78,11 @@ def test_it_creates_gets_updates_enables_disables_and_deletes(connect, acme_worl
     account, admin = acme_world
     tokens = connect(admin.plain_value).accounts.api_tokens
     created = tokens.create(
-        {"account": {"id": account.public_id}, "name": "Client-made", "modules": [{"id": "MOD-1756"}]}
+        {
+            "account": {"id": account.public_id},
+            "name": "Client-made",
+            "modules": [{"id": "MOD-1756"}],
+        }
     )
     assert created.token.startswith(f"idt:{created.id}:")
     assert created.status == "Active"
@@ -90,7 +96,9 @@ def test_it_creates_gets_updates_enables_disables_and_deletes(connect, acme_worl
     tokens.delete(created.id)
     assert ApiToken.objects.get(public_id=created.id).status == TokenStatus.DELETED
     events = list(
-        AuditRecord.objects.filter(object_id=created.id).order_by("seq").values_list("event_key", flat=True)
+        AuditRecord.objects.filter(object_id=created.id)
+        .order_by("seq")
+        .values_list("event_key", flat=True)
     )
     assert [e.rsplit(".", 1)[1] for e in events] == [
         "created",
@@ -146,7 +154,9 @@ def test_audit_records_and_event_types(connect):
     assert created.actor.id == token.public_id
     rendered = records.options(render=True).get(created.id)
     assert rendered.summary == "Nightly finished"
-    rendered_list = list(records.options(render=True).filter(RQLQuery(**{"object.id": "JOB-1"})).iterate())
+    rendered_list = list(
+        records.options(render=True).filter(RQLQuery(**{"object.id": "JOB-1"})).iterate()
+    )
     assert [r.summary for r in rendered_list] == ["Nightly finished"]
     types = client.audit.event_types
     [created_type] = list(types.filter(RQLQuery(key="extensions.sync.done")).iterate())

@@ -35,7 +35,10 @@ def test_a_token_lists_only_its_accounts_records(acme_api, acme, globex):
     ids = {r["object"]["id"] for r in body["data"]}
     assert mine.public_id in ids
     assert "Globex canary" not in str(body)
-    assert body["$meta"]["pagination"]["total"] == AuditRecord.objects.filter(account_id=acme.public_id).count()
+    assert (
+        body["$meta"]["pagination"]["total"]
+        == AuditRecord.objects.filter(account_id=acme.public_id).count()
+    )
 
 
 def test_it_filters_records_on_object_id_and_gets_one(acme_api, acme):
@@ -98,10 +101,16 @@ def test_a_vendor_records_an_extension_event_with_itself_as_actor(vendor_api, gl
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({"event": "platform.accounts.api_token.created", "object": {"id": "X"}, "summary": "s"}, "event"),
+        (
+            {"event": "platform.accounts.api_token.created", "object": {"id": "X"}, "summary": "s"},
+            "event",
+        ),
         ({"event": "extensions.x.y", "summary": "s"}, "object"),
         ({"event": "extensions.x.y", "object": {"id": "X"}}, "summary"),
-        ({"event": "extensions.x.y", "object": {"id": "X"}, "summary": "s", "documents": []}, "documents"),
+        (
+            {"event": "extensions.x.y", "object": {"id": "X"}, "summary": "s", "documents": []},
+            "documents",
+        ),
         ({"event": "extensions.x.y", "object": {"id": "X"}, "summary": "s", "hash": "0"}, "hash"),
     ],
 )
@@ -127,7 +136,11 @@ def test_event_types_list_filter_get_and_update(vendor_api, globex):
     body = vendor_api.get(TYPES, "eq(key,platform.accounts.api_token.created)").json()
     [event_type] = body["data"]
     assert event_type["name"] == "Api token created"
-    response = vendor_api.send("put", f"{TYPES}/{event_type['id']}", {"name": "Token created", "description": "A new token"})
+    response = vendor_api.send(
+        "put",
+        f"{TYPES}/{event_type['id']}",
+        {"name": "Token created", "description": "A new token"},
+    )
     assert response.status_code == 200
     assert response.json()["name"] == "Token created"
     assert vendor_api.get(f"{TYPES}/{event_type['id']}").json()["description"] == "A new token"
@@ -142,5 +155,7 @@ def test_modules_are_for_operations_tokens(ops_api, acme_api):
     assert body["$meta"]["pagination"]["total"] == 9
     assert ops_api.get(f"{MODULES}/MOD-1425").json()["name"] == "Marketplace"
     assert ops_api.get(f"{MODULES}/MOD-0000").status_code == 404
-    assert [m["id"] for m in ops_api.get(MODULES, "eq(name,Billing)").json()["data"]] == ["MOD-4525"]
+    assert [m["id"] for m in ops_api.get(MODULES, "eq(name,Billing)").json()["data"]] == [
+        "MOD-4525"
+    ]
     assert acme_api.get(MODULES).status_code == 403
