@@ -135,10 +135,11 @@ class BearerAuthMiddleware:
         headers = request.META.get("HTTP_AUTHORIZATION")
         if headers is None:
             return _unauthorized(request, "Authentication credentials were not provided.", None)
-        scheme, _, credentials = headers.strip().partition(" ")
+        # Only optional whitespace (space, tab) surrounds a header value (RFC 9110 5.5).
+        scheme, _, credentials = headers.strip(" \t").partition(" ")
         if scheme.lower() != "bearer":
             return _unauthorized(request, "Use the Bearer authentication scheme.", None)
-        credentials = credentials.strip(" ")
+        credentials = credentials.strip(" \t")
         if not credentials:
             return _invalid_request(request, "The Bearer credentials are empty.")
         if not _CREDENTIALS_RE.fullmatch(credentials):

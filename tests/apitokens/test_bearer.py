@@ -218,3 +218,63 @@ def test_a_disabled_token_is_refused_on_the_next_request(client, robot):
     assert call(client, f"Bearer {robot.plain_value}").status_code == 200
     ApiToken.objects.filter(pk=robot.pk).update(status=TokenStatus.DISABLED)
     assert call(client, f"Bearer {robot.plain_value}").status_code == 401
+
+
+def every_api_request(token_id: str) -> list[tuple[str, str]]:
+    """Every route under /public/v1/ with a concrete id, with every method."""
+    from django.urls import URLPattern
+
+    from tokens_admin.api_urls import urlpatterns
+
+    ids = {
+        "token_id": token_id,
+        "module_id": "MOD-1756",
+        "record_id": "AUD-0000-0000-0000-0000",
+        "event_type_id": "AET-0000-0000",
+        "rest": "anything/else",
+    }
+    paths = []
+    for pattern in urlpatterns:
+        assert isinstance(pattern, URLPattern)
+        route = str(pattern.pattern)
+        if route.startswith("^"):
+            paths.append("/public/v1/anything/else")
+            continue
+        for name, value in ids.items():
+            route = route.replace(f"<str:{name}>", value)
+        paths.append(f"/public/v1/{route}")
+    return [
+        (method, path) for path in paths for method in ("get", "post", "put", "patch", "delete")
+    ]
+
+
+@pytest.mark.parametrize("forged", [False, True])
+def test_plain_http_on_every_api_url_and_method_is_403_and_changes_nothing(client, robot, forged):
+    extra = {"HTTP_X_FORWARDED_PROTO": "https", "HTTP_X_FORWARDED_SSL": "on"} if forged else {}
+    snapshot = list(ApiToken.objects.values_list("public_id", "status", "name", "last_access_at"))
+    other_records = AuditRecord.objects.exclude(event_key__endswith=".exposed").count()
+    requests = every_api_request(robot.public_id)
+    assert len(requests) >= 60
+    for method, path in requests:
+        body = (
+            {}
+            if method == "get"
+            else {"data": '{"name": "changed"}', "content_type": "application/json"}
+        )
+        response = getattr(client, method)(
+            path,
+            **body,
+            secure=False,
+            HTTP_AUTHORIZATION=f"Bearer {robot.plain_value}",
+            **extra,
+        )
+        assert response.status_code == 403, (method, path)
+        assert response["Content-Type"] == "application/problem+json"
+        assert "Location" not in response
+        assert response.json()["type"].endswith("/https-required")
+    assert (
+        list(ApiToken.objects.values_list("public_id", "status", "name", "last_access_at"))
+        == snapshot
+    )
+    assert AuditRecord.objects.exclude(event_key__endswith=".exposed").count() == other_records
+    assert AuditRecord.objects.filter(event_key__endswith=".exposed").count() == len(requests)

@@ -9,8 +9,10 @@ from mpt_api_client import MPTClient, RQLQuery
 from mpt_api_client.auth import BearerTokenAuthentication
 from mpt_api_client.exceptions import MPTAPIError
 
+from apitokens import services
 from apitokens.models import ApiToken, TokenStatus
 from audit.models import AuditRecord
+from audit.types import Actor
 from tests.factories import AccountFactory, TokenFactory
 from tests.live import LiveServer, https_server
 
@@ -163,3 +165,23 @@ def test_audit_records_and_event_types(connect):
     assert types.get(created_type.id).key == "extensions.sync.done"
     assert types.fetch_page().meta.pagination.total >= 2
     assert types.update(created_type.id, {"name": "Sync done"}).name == "Sync done"
+
+
+def test_a_token_is_refused_on_the_request_right_after_its_disable_commits(connect, acme_world):
+    account, admin = acme_world
+    victim = TokenFactory(account=account, name="Victim", modules=["MOD-1756"])
+    victim_client = connect(victim.plain_value).accounts.api_tokens
+    assert victim_client.get(victim.public_id).id == victim.public_id
+    # Disabled through the API (the server's own transaction)...
+    connect(admin.plain_value).accounts.api_tokens.disable(victim.public_id)
+    with pytest.raises(MPTAPIError) as caught:
+        victim_client.get(victim.public_id)
+    assert caught.value.status_code == 401
+    assert "disabled" in str(caught.value)
+    # ...and directly in the database, from this process's own connection.
+    services.enable_token(token=victim.public_id, actor=Actor.system())
+    assert victim_client.get(victim.public_id).status == "Active"
+    services.delete_token(token=victim.public_id, actor=Actor.system())
+    with pytest.raises(MPTAPIError) as caught:
+        victim_client.fetch_page()
+    assert caught.value.status_code == 401
