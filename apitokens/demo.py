@@ -16,7 +16,9 @@ from apitokens import services
 from apitokens.models import ApiToken, TokenStatus
 from audit.types import Actor, RequestContext
 
-# A local demo only: seed_demo refuses to run in production.
+# A published password for the local demo only: seed_demo refuses to run in production.
+# (Not "tokens-admin-demo": UserAttributeSimilarityValidator refuses it for ops.admin@ and
+# vendor.admin@demo.test, and the demo goes through the same create_user as everyone.)
 DEMO_PASSWORD = "violet-harbor-demo"  # noqa: S105
 DEMO_REQUEST = RequestContext(ip="127.0.0.1", user_agent="seed_demo", trace_id="")
 
@@ -45,6 +47,10 @@ DEMO_ACCOUNTS = (
 )
 MEMBER_EMAIL = "client.member@demo.test"
 SHOWCASE_TOKEN = "CI pipeline"  # noqa: S105 - a token name
+
+
+class DemoMissing(Exception):
+    """Part of the demo data was removed or changed by hand."""
 
 
 @dataclass(frozen=True)
@@ -107,7 +113,10 @@ def _build() -> None:
         "Deploys from the build server",
         ["access-management", "marketplace"],
     )
-    _token(client, actor, "CRM sync", "Nightly customer sync", ["account-management"])
+    crm = _token(client, actor, "CRM sync", "Nightly customer sync", ["account-management"])
+    # Paused for a CRM upgrade and back on: the trail shows a round trip through Disabled.
+    services.disable_token(token=crm, actor=actor, request=DEMO_REQUEST)
+    services.enable_token(token=crm, actor=actor, request=DEMO_REQUEST)
     billing = _token(client, actor, "Billing export", "Monthly invoices to the ERP", ["billing"])
     services.update_token(
         token=billing,
@@ -120,6 +129,7 @@ def _build() -> None:
     gone = _token(client, actor, "Leaked test key", "Found in a public repository", [])
     services.disable_token(token=gone, actor=actor, request=DEMO_REQUEST)
     services.delete_token(token=gone, actor=actor, request=DEMO_REQUEST)
+    # An administrator looked at a value once: a reveal record in the trail, as in real use.
     services.reveal_value(token=showcase, actor=actor, request=DEMO_REQUEST)
 
     vendor, victor = accounts[AccountType.VENDOR]
@@ -144,29 +154,51 @@ def _build() -> None:
 
 
 def seed() -> DemoSummary:
-    """Create the demo data unless it is there already."""
+    """Create the demo data unless it is there already (then nothing at all is written)."""
     created = False
+    client_admin = DEMO_ACCOUNTS[-1].admin_email
     with transaction.atomic():
-        if not User.objects.filter(email=DEMO_ACCOUNTS[-1].admin_email).exists():
+        if not User.objects.filter(email=client_admin).exists():
             _build()
             created = True
-    client = Account.objects.get(name=DEMO_ACCOUNTS[-1].name)
+    # Found through the admin's membership, not by name: an operator may have made another
+    # account with the same name since.
+    client = (
+        Account.objects.filter(
+            type=AccountType.CLIENT,
+            memberships__user__email=client_admin,
+            memberships__role=Role.ADMINISTRATOR,
+        )
+        .order_by("pk")
+        .first()
+    )
+    if client is None:
+        raise DemoMissing(
+            f"{client_admin} exists but administers no Client account; "
+            "the demo data was changed by hand."
+        )
     showcase = ApiToken.objects.filter(
         account=client, name=SHOWCASE_TOKEN, status=TokenStatus.ACTIVE
     ).first()
     if showcase is None:
-        showcase = ApiToken.objects.filter(account=client, status=TokenStatus.ACTIVE).first()
+        showcase = (
+            ApiToken.objects.filter(account=client, status=TokenStatus.ACTIVE)
+            .order_by("pk")
+            .first()
+        )
     if showcase is None:  # someone disabled every demo token: make a fresh one
         showcase = services.create_token(
             account=client, name=SHOWCASE_TOKEN, actor=Actor.system(), request=DEMO_REQUEST
         ).token
+    demo_accounts = Account.objects.filter(
+        memberships__user__email__in=[d.admin_email for d in DEMO_ACCOUNTS],
+        memberships__role=Role.ADMINISTRATOR,
+    ).distinct()
     return DemoSummary(
         created=created,
         accounts=[
             {"id": a.public_id, "name": a.name, "type": a.type}
-            for a in Account.objects.filter(name__in=[d.name for d in DEMO_ACCOUNTS]).order_by(
-                "type"
-            )
+            for a in demo_accounts.order_by("type")
         ],
         users=[
             {"email": u.email, "name": u.name, "id": u.public_id}

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from tokens_admin.errors import Conflict, NotFound
+from tokens_admin.errors import Conflict, NotFound, ValidationFailed
 
 
 class TokenNotFound(NotFound):
@@ -8,7 +8,10 @@ class TokenNotFound(NotFound):
 
 
 class InvalidTransition(Conflict):
-    """The token's current status does not allow the requested change."""
+    """The token's current status does not allow the requested change (400, as SPEC 2 says
+    the platform answers "Bad Request" naming the current status)."""
+
+    status = 400
 
     def __init__(self, *, token_id: str, current: str, action: str) -> None:
         self.token_id = token_id
@@ -23,3 +26,14 @@ class TokenDeleted(InvalidTransition):
 
 class AccountNotActive(Conflict):
     pass
+
+
+class ModuleNotEnabled(ValidationFailed):
+    """A module the account does not have: a field error for forms, 409 for the API (the
+    request is valid; the account's current modules refuse it)."""
+
+    status = 409
+
+    def __init__(self, module_ids: list[str]) -> None:
+        super().__init__({"modules": [f"Not enabled for this account: {', '.join(module_ids)}."]})
+        self.message = f"Module(s) not enabled for this account: {', '.join(module_ids)}."

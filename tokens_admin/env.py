@@ -101,7 +101,10 @@ def parse_encryption_keys(name: str, value: str) -> dict[str, bytes]:
         if kid in keys:
             raise ImproperlyConfigured(f"{name}: key id {kid!r} appears twice")
         try:
-            raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+            # validate=True: the default decoder silently drops stray characters.
+            raw = base64.b64decode(
+                encoded + "=" * (-len(encoded) % 4), altchars=b"-_", validate=True
+            )
         except (binascii.Error, ValueError):
             raise ImproperlyConfigured(f"{name}: key {kid!r} is not valid base64") from None
         if len(raw) != 32:

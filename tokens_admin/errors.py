@@ -5,7 +5,10 @@ from __future__ import annotations
 
 
 class DomainError(Exception):
-    """Base of every refusal a service can answer with."""
+    """Base of every refusal a service can answer with. ``status`` is the HTTP status the
+    API answers it with."""
+
+    status = 400
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -13,7 +16,7 @@ class DomainError(Exception):
 
 
 class NotFound(DomainError):
-    pass
+    status = 404
 
 
 class ValidationFailed(DomainError):
@@ -27,3 +30,5 @@ class ValidationFailed(DomainError):
 
 class Conflict(DomainError):
     """The request is well-formed but the object's current state refuses it."""
+
+    status = 409

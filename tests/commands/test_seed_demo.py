@@ -4,11 +4,12 @@ import io
 import json
 
 import pytest
+from django.conf import settings
 from django.core.management import CommandError, call_command
 
-from accounts.models import Account, Membership, User
+from accounts.models import Account, Membership, Module, User
 from apitokens.models import ApiToken, TokenStatus
-from apitokens.secrets import parse_value
+from apitokens.secrets import parse_value, verify
 from audit.chain import chains, verify_chain
 from audit.models import AuditRecord
 
@@ -54,3 +55,50 @@ def test_it_refuses_production_without_force(db, settings):
     with pytest.raises(CommandError, match="production"):
         run()
     assert not Account.objects.exists()
+
+
+def test_it_writes_nothing_at_all_the_second_time(db):
+    run()
+    counts = (Account.objects.count(), ApiToken.objects.count(), AuditRecord.objects.count())
+    text = run()
+    assert "(created now)" not in text
+    assert (Account.objects.count(), ApiToken.objects.count(), AuditRecord.objects.count()) == (
+        counts
+    )
+
+
+def test_it_builds_the_demo_through_the_services(db):
+    data = json.loads(run("--json"))
+    assert {"accounts", "users", "password", "token"} <= set(data)
+    by_type = {a["type"]: Account.objects.get(public_id=a["id"]) for a in data["accounts"]}
+    for account in by_type.values():
+        enabled = set(account.modules.values_list("public_id", flat=True))
+        applicable = {m.public_id for m in Module.objects.all() if m.applies_to(account.type)}
+        assert enabled == applicable
+        assert account.memberships.filter(role="Administrator").count() == 1
+        assert account.tokens.exists()
+    client = by_type["Client"]
+    member = Membership.objects.get(user__email="client.member@demo.test")
+    assert (member.account, member.role) == (client, "Member")
+    assert set(client.tokens.values_list("status", flat=True)) == {"Active", "Disabled", "Deleted"}
+    token = ApiToken.objects.get(public_id=parse_value(data["token"]).token_id)
+    assert token.account == client
+    assert verify(data["token"], token.digest, settings.TOKEN_PEPPER)
+    history = AuditRecord.objects.filter(actor_type="User", account_id=client.public_id)
+    events = set(history.values_list("event_key", flat=True))
+    assert {
+        "platform.accounts.api_token.created",
+        "platform.accounts.api_token.updated",
+        "platform.accounts.api_token.status_changed",
+    } <= events
+    moves = {
+        (r.documents["status"]["from"], r.documents["status"]["to"])
+        for r in history.filter(event_key__endswith="status_changed")
+    }
+    assert {("Active", "Disabled"), ("Disabled", "Active"), ("Disabled", "Deleted")} <= moves
+
+
+def test_it_runs_in_production_only_with_force(db, settings):
+    settings.PRODUCTION = True
+    data = json.loads(run("--force", "--json"))
+    assert data["created"] is True

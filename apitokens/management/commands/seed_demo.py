@@ -9,7 +9,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apitokens import demo, services
-from audit.types import Actor
+from apitokens.models import ApiToken
+from apitokens.secrets import SecretError
 from tokens_admin.cli import add_json_flag
 
 
@@ -25,7 +26,11 @@ class Command(BaseCommand):
             default="https://localhost:8443",
             help="where the server answers (for the banner)",
         )
-        parser.add_argument("--force", action="store_true", help="run even with APP_ENV=production")
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="run even with APP_ENV=production (creates users with a published password)",
+        )
         add_json_flag(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -34,10 +39,19 @@ class Command(BaseCommand):
                 "seed_demo creates users with a published password; refusing with "
                 "APP_ENV=production (use --force if you really mean it)"
             )
-        summary = demo.seed()
-        value = services.reveal_value(
-            token=summary.token_id, actor=Actor.system(), request=demo.DEMO_REQUEST
-        )
+        try:
+            summary = demo.seed()
+            token = ApiToken.objects.select_related("account").get(public_id=summary.token_id)
+            # Decrypted, not revealed: a re-run must write nothing, not even an audit record.
+            # The value is printed for the local demo only (production is refused above).
+            value = services.decrypt_value(token)
+        except demo.DemoMissing as exc:
+            raise CommandError(str(exc)) from None
+        except SecretError:
+            raise CommandError(
+                f"the demo token {summary.token_id} cannot be decrypted with the configured "
+                "TOKEN_ENCRYPTION_KEYS (were the keys in var/dev-secrets.json replaced?)"
+            ) from None
         if options["json"]:
             self.stdout.write(
                 json.dumps(
@@ -59,6 +73,7 @@ class Command(BaseCommand):
             "tokens-admin demo" + (" (created now)" if summary.created else ""),
             f"  Sign in at {url}/signin/ with password {demo.DEMO_PASSWORD!r} as:",
             *[f"    {u['email']:<26} {u['name']}" for u in summary.users],
+            "  (demo data for local use only: the password is published in the README)",
             f"  A demo API token of the client account ({summary.token_id}), for the API:",
             f"    {value}",
             f"    curl --cacert var/tls/cert.pem -H 'Authorization: Bearer <token>' "

@@ -1,0 +1,224 @@
+"""Settings as an operator meets them: each case starts a fresh Django process with a controlled
+environment, because settings are read once, at start-up."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Only what a process needs to run; nothing of ours leaks in from the caller (CI sets
+# DATABASE_URL, REDIS_URL and friends for the suite itself).
+BASE_ENV = {
+    key: os.environ[key] for key in ("PATH", "HOME", "LANG", "SYSTEMROOT") if key in os.environ
+}
+
+
+def production_env(var_dir: Path) -> dict[str, str]:
+    key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+    return {
+        "APP_ENV": "production",
+        "VAR_DIR": str(var_dir),
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "TOKEN_PEPPER": secrets.token_urlsafe(32),
+        "TOKEN_ENCRYPTION_KEYS": f"k1:{key}",
+        "ALLOWED_HOSTS": "tokens.example.com",
+    }
+
+
+def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**BASE_ENV, "PYTHONDONTWRITEBYTECODE": "1", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def settings_of(env: dict[str, str], *names: str) -> dict[str, object]:
+    """The named settings as a fresh process with ``env`` sees them."""
+    code = (
+        "import json, django; from django.conf import settings; django.setup(); "
+        f"print(json.dumps({{n: getattr(settings, n, None) for n in {names!r}}}, default=str))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**BASE_ENV, "DJANGO_SETTINGS_MODULE": "tokens_admin.settings", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    values: dict[str, object] = json.loads(result.stdout)
+    return values
+
+
+def last_line(result: subprocess.CompletedProcess[str]) -> str:
+    return result.stderr.strip().splitlines()[-1]
+
+
+def test_it_passes_the_deploy_check_with_a_full_production_config(tmp_path):
+    result = manage(production_env(tmp_path), "check", "--deploy", "--fail-level", "WARNING")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "name", ["SECRET_KEY", "TOKEN_PEPPER", "TOKEN_ENCRYPTION_KEYS", "ALLOWED_HOSTS"]
+)
+def test_it_refuses_to_start_in_production_without(tmp_path, name):
+    env = production_env(tmp_path)
+    del env[name]
+
+    result = manage(env, "check")
+
+    assert result.returncode != 0
+    assert last_line(result).startswith(
+        f"django.core.exceptions.ImproperlyConfigured: {name} is required when APP_ENV=production"
+    )
+    # A secret is never replaced by a generated one in production.
+    assert not (tmp_path / "dev-secrets.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"DATABASE_URL": "mysql://db.example.com/tokens"}, "DATABASE_URL must be a postgres://"),
+        ({"DATABASE_URL": "nonsense"}, "DATABASE_URL is not a valid database URL"),
+        ({"DATABASE_URL": "postgres://u@h:port/db"}, "DATABASE_URL is not a valid database URL"),
+        ({"DATABASE_URL": "postgres://db.example.com"}, "DATABASE_URL must name a database"),
+        ({"DATABASE_URL": "sqlite://"}, "DATABASE_URL must name a database"),
+        ({"REDIS_URL": "http://cache:6379"}, "REDIS_URL must start with redis://"),
+        ({"TOKEN_ENCRYPTION_KEYS": "k1"}, "TOKEN_ENCRYPTION_KEYS must be a comma-separated list"),
+        ({"TOKEN_ENCRYPTION_KEYS": "k1:c2hvcnQ"}, "key 'k1' must decode to 32 bytes, got 5"),
+        ({"TOKEN_PEPPER": "short"}, "TOKEN_PEPPER must be at least 16 characters"),
+        ({"DEBUG": "1"}, "DEBUG=1 is not allowed with APP_ENV=production"),
+        ({"DEBUG": "yes"}, "DEBUG must be one of 1/0, true/false, on/off; got 'yes'"),
+        ({"APP_ENV": "prod"}, "APP_ENV must be one of development, production; got 'prod'"),
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT must be one of json, text"),
+        ({"REVEAL_REAUTH_MINUTES": "0"}, "REVEAL_REAUTH_MINUTES must be at least 1"),
+        ({"ALLOWED_HOSTS": "a.example.com,,b"}, "ALLOWED_HOSTS must be a comma-separated list"),
+    ],
+)
+def test_it_refuses_to_start_with_a_bad_value(tmp_path, overrides, message):
+    result = manage({**production_env(tmp_path), **overrides}, "check")
+
+    assert result.returncode != 0
+    assert last_line(result).startswith("django.core.exceptions.ImproperlyConfigured: ")
+    assert message in last_line(result)
+
+
+def test_it_refuses_a_pepper_equal_to_the_secret_key(tmp_path):
+    env = production_env(tmp_path)
+    env["TOKEN_PEPPER"] = env["SECRET_KEY"]
+
+    result = manage(env, "check")
+
+    assert result.returncode != 0
+    assert "TOKEN_PEPPER must differ from SECRET_KEY" in last_line(result)
+
+
+def test_it_never_echoes_a_database_password_in_the_error(tmp_path):
+    env = {**production_env(tmp_path), "DATABASE_URL": "mysql://app:hunter2-secret@db/tokens"}
+
+    result = manage(env, "check")
+
+    assert result.returncode != 0
+    assert "hunter2-secret" not in result.stderr
+
+
+def test_it_hardens_https_in_production_but_never_redirects_the_api(tmp_path):
+    values = settings_of(
+        production_env(tmp_path),
+        "SECURE_SSL_REDIRECT",
+        "SECURE_REDIRECT_EXEMPT",
+        "SECURE_HSTS_SECONDS",
+        "SESSION_COOKIE_SECURE",
+        "CSRF_COOKIE_SECURE",
+        "LOG_FORMAT",
+        "DEBUG",
+        "SECURE_PROXY_SSL_HEADER",
+    )
+
+    assert values["SECURE_SSL_REDIRECT"] is True
+    # SPEC 4.1: plain HTTP to the API answers 403, never a redirect; probes stay plain.
+    assert values["SECURE_REDIRECT_EXEMPT"] == [r"^public/", r"^healthz$", r"^readyz$"]
+    assert values["SECURE_HSTS_SECONDS"] == 31536000
+    assert values["SESSION_COOKIE_SECURE"] is True
+    assert values["CSRF_COOKIE_SECURE"] is True
+    assert values["LOG_FORMAT"] == "json"
+    assert values["DEBUG"] is False
+    # X-Forwarded-Proto is believed only when the operator says a proxy overwrites it.
+    assert values["SECURE_PROXY_SSL_HEADER"] is None
+
+
+def test_it_trusts_the_proxy_header_only_when_told(tmp_path):
+    values = settings_of(
+        {**production_env(tmp_path), "TRUSTED_PROXY": "1"}, "SECURE_PROXY_SSL_HEADER"
+    )
+
+    assert values["SECURE_PROXY_SSL_HEADER"] == ["HTTP_X_FORWARDED_PROTO", "https"]
+
+
+def test_it_selects_postgresql_from_database_url(tmp_path):
+    env = {
+        **production_env(tmp_path),
+        "DATABASE_URL": "postgres://app:pw@db.example.com:6543/tokens",
+        "DB_LOCK_TIMEOUT_MS": "2500",
+    }
+
+    database = settings_of(env, "DATABASES")["DATABASES"]["default"]  # type: ignore[index]
+
+    assert database["ENGINE"] == "django.db.backends.postgresql"
+    assert (database["HOST"], database["PORT"], database["NAME"]) == (
+        "db.example.com",
+        6543,
+        "tokens",
+    )
+    assert database["OPTIONS"]["options"] == "-c lock_timeout=2500"
+
+
+def test_it_uses_redis_for_the_cache_when_configured(tmp_path):
+    env = {**production_env(tmp_path), "REDIS_URL": "redis://cache.example.com:6379/2"}
+
+    caches = settings_of(env, "CACHES")["CACHES"]
+
+    assert caches["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"  # type: ignore[index]
+    assert caches["default"]["LOCATION"] == "redis://cache.example.com:6379/2"  # type: ignore[index]
+
+
+def test_it_needs_no_configuration_in_development(tmp_path):
+    result = manage({"VAR_DIR": str(tmp_path)}, "check")
+
+    assert result.returncode == 0, result.stderr
+    secrets_file = tmp_path / "dev-secrets.json"
+    assert stat.S_IMODE(secrets_file.stat().st_mode) == 0o600
+    generated = json.loads(secrets_file.read_text())
+    assert set(generated) == {"SECRET_KEY", "TOKEN_PEPPER", "TOKEN_ENCRYPTION_KEYS"}
+
+
+def test_it_keeps_the_generated_development_secrets_across_restarts(tmp_path):
+    env = {"VAR_DIR": str(tmp_path)}
+
+    first = settings_of(env, "SECRET_KEY", "DATABASES")
+    second = settings_of(env, "SECRET_KEY")
+
+    assert first["SECRET_KEY"] == second["SECRET_KEY"]
+    database = first["DATABASES"]["default"]  # type: ignore[index]
+    assert database["ENGINE"] == "django.db.backends.sqlite3"
+    assert database["NAME"] == str(tmp_path / "tokens-admin.sqlite3")
