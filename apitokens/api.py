@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.conf import settings
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 
+from accounts.errors import AccountNotFound, ModuleNotFound
 from accounts.models import Account, Module
 from apitokens import secrets as token_secrets
 from apitokens import services
@@ -26,7 +28,7 @@ from tokens_admin.api import (
     refuse_unknown_fields,
     request_context,
 )
-from tokens_admin.errors import ValidationFailed
+from tokens_admin.errors import Conflict, ValidationFailed
 from tokens_admin.problems import api_headers
 from tokens_admin.rql import Collection, Compiler, Field, Query, Resource, RQLError
 
@@ -48,6 +50,11 @@ ALL_FIELDS = (*DEFAULT_FIELDS, *OPTIONAL_FIELDS)
 DEFAULT_ORDER = ("-created_at", "-id")
 
 _token_modules = ApiToken.modules.through
+ACCOUNT_ID_RE = re.compile(r"^ACC-[0-9]{4}-[0-9]{4}$")
+
+
+class AccountChange(Conflict):
+    pass
 
 
 def _modules_exist(condition: Q) -> Exists:
@@ -195,18 +202,22 @@ def _modules_from(data: dict[str, Any]) -> list[Module]:
         raise ValidationFailed({"modules": ['Expected a list of {"id": "MOD-…"} objects.']})
     ids: list[str] = []
     for item in raw:
-        module_id = item.get("id") if isinstance(item, dict) else item
+        module_id = item.get("id") if isinstance(item, dict) else None
         if not isinstance(module_id, str):
             raise ValidationFailed({"modules": ["Each module needs an id."]})
         ids.append(module_id)
     found = {m.public_id: m for m in Module.objects.filter(public_id__in=ids)}
     unknown = [i for i in ids if i not in found]
     if unknown:
-        raise ValidationFailed({"modules": [f"Unknown module: {', '.join(unknown)}."]})
+        raise ModuleNotFound(f"Module {', '.join(unknown)} was not found.")
     return [found[i] for i in dict.fromkeys(ids)]
 
 
+TEXT_LIMITS = {"name": services.NAME_MAX, "description": services.DESCRIPTION_MAX, "icon": 255}
+
+
 def _text(data: dict[str, Any], name: str, errors: dict[str, list[str]]) -> str | None:
+    """A text field of the body: ``None`` when absent; ``null`` clears description and icon."""
     if name not in data:
         return None
     value = data[name]
@@ -215,17 +226,26 @@ def _text(data: dict[str, Any], name: str, errors: dict[str, list[str]]) -> str 
     if not isinstance(value, str):
         errors[name] = ["Expected a string."]
         return None
+    if len(value) > TEXT_LIMITS[name]:
+        errors[name] = [f"At most {TEXT_LIMITS[name]} characters."]
+        return None
     return value
 
 
-def _account_from(data: dict[str, Any], principal: Principal) -> Account:
-    raw = data.get("account")
+def _account_id(data: dict[str, Any]) -> str | None:
+    """The ``account.id`` of a body, if it has an ``account`` at all."""
+    if "account" not in data:
+        return None
+    raw = data["account"]
     account_id = raw.get("id") if isinstance(raw, dict) else None
-    if raw is None:
-        return Account.objects.get(pk=principal.account_pk)
-    if not isinstance(account_id, str):
-        raise ValidationFailed({"account": ['Expected {"id": "ACC-…"}.']})
-    if account_id == principal.account_id:
+    if not isinstance(account_id, str) or not ACCOUNT_ID_RE.match(account_id):
+        raise ValidationFailed({"account": ['Expected {"id": "ACC-NNNN-NNNN"}.']})
+    return account_id
+
+
+def _account_from(data: dict[str, Any], principal: Principal) -> Account:
+    account_id = _account_id(data)
+    if account_id is None or account_id == principal.account_id:
         return Account.objects.get(pk=principal.account_pk)
     account = (
         Account.objects.filter(public_id=account_id).first()
@@ -233,12 +253,13 @@ def _account_from(data: dict[str, Any], principal: Principal) -> Account:
         else None
     )
     if account is None:
-        raise ValidationFailed({"account": [f"Account {account_id} was not found."]})
+        # Unknown and foreign accounts look the same.
+        raise AccountNotFound(f"Account {account_id} was not found.")
     return account
 
 
 def list_tokens(request: HttpRequest, principal: Principal) -> HttpResponse:
-    query = query_of(request)
+    query = query_of(request, select=True)
     fields = _selected(query)
     tokens = Compiler(TOKENS).apply(visible_tokens(principal), query, DEFAULT_ORDER)
     total = tokens.count()
@@ -271,7 +292,7 @@ def create_token(request: HttpRequest, principal: Principal) -> HttpResponse:
         account=account,
         name=name or "",
         description=description,
-        icon=icon[:255],
+        icon=icon,
         modules=modules,
         actor=principal.actor(),
         request=request_context(request),
@@ -283,7 +304,7 @@ def create_token(request: HttpRequest, principal: Principal) -> HttpResponse:
 
 
 def get_token(request: HttpRequest, principal: Principal, token_id: str) -> HttpResponse:
-    query = query_of(request)
+    query = query_of(request, select=True)
     fields = _selected(query)
     token = _get_visible(principal, token_id)
     own = token.public_id == principal.token_id
@@ -294,10 +315,9 @@ def update_token(request: HttpRequest, principal: Principal, token_id: str) -> H
     token = _get_visible(principal, token_id)
     data = json_body(request)
     refuse_unknown_fields(data, WRITABLE)
-    if "account" in data:
-        raw = data["account"]
-        if not isinstance(raw, dict) or raw.get("id") != token.account.public_id:
-            raise ValidationFailed({"account": ["The account of an API token cannot change."]})
+    account_id = _account_id(data)
+    if account_id is not None and account_id != token.account.public_id:
+        raise AccountChange("The account of an API token cannot change.")
     errors: dict[str, list[str]] = {}
     changes: dict[str, Any] = {}
     for name in ("name", "description", "icon"):
@@ -326,7 +346,7 @@ def delete_token(request: HttpRequest, principal: Principal, token_id: str) -> H
 def _transition(action: str) -> Any:
     def handler(request: HttpRequest, principal: Principal, token_id: str) -> HttpResponse:
         token = _get_visible(principal, token_id)
-        json_body(request, optional=True)
+        refuse_unknown_fields(json_body(request, optional=True), ())
         change = services.enable_token if action == "enable" else services.disable_token
         changed = change(token=token, actor=principal.actor(), request=request_context(request))
         fresh = ApiToken.objects.select_related("account").get(pk=changed.pk)

@@ -18,7 +18,13 @@ from django.utils import timezone
 
 from accounts.models import Account, AccountModule, AccountStatus, Module
 from apitokens import secrets as token_secrets
-from apitokens.errors import AccountNotActive, InvalidTransition, TokenDeleted, TokenNotFound
+from apitokens.errors import (
+    AccountNotActive,
+    InvalidTransition,
+    ModuleNotEnabled,
+    TokenDeleted,
+    TokenNotFound,
+)
 from apitokens.models import ApiToken, TokenStatus
 from audit.recorder import record
 from audit.types import Actor, ActorType, ObjectRef, RequestContext
@@ -116,8 +122,7 @@ def _check_modules(account: Account, modules: Iterable[Module]) -> list[Module]:
     enabled = set(AccountModule.objects.filter(account=account).values_list("module_id", flat=True))
     refused = [m for m in modules if m.pk not in enabled]
     if refused:
-        names = ", ".join(f"{m.public_id}" for m in refused)
-        raise ValidationFailed({"modules": [f"Not enabled for this account: {names}."]})
+        raise ModuleNotEnabled([m.public_id for m in refused])
     return modules
 
 

@@ -32,7 +32,8 @@ from tokens_admin.errors import NotFound, ValidationFailed
 from tokens_admin.rql import Compiler, Field, Resource
 
 WRITERS = Scope(account_types=("Vendor", "Operations"))
-EXTENSION_EVENT_RE = re.compile(r"^extensions\.[a-z0-9][a-z0-9_-]*\.[a-z0-9][a-z0-9_.-]*$")
+# The same shape record() accepts for any event key, under "extensions.".
+EXTENSION_EVENT_RE = re.compile(r"^extensions(\.[a-z0-9_-]+){2,}$")
 RECORD_FIELDS = {"event", "object", "summary", "details", "documents", "actor", "payload"}
 TEMPLATE_RE = re.compile(r"\{\{\s*([A-Za-z][A-Za-z0-9_.]*)\s*\}\}")
 
@@ -135,14 +136,16 @@ def get_record(request: HttpRequest, principal: Principal, record_id: str) -> Ht
 def _string(
     data: dict[str, Any], name: str, limit: int, errors: dict[str, list[str]], *, required: bool
 ) -> str:
-    value = data.get(name)
-    if value is None:
+    if name not in data:
         if required:
             errors[name] = ["This field is required."]
         return ""
+    value: object = data[name]
     if not isinstance(value, str):
         errors[name] = ["Expected a string."]
         return ""
+    if required and not value:
+        errors[name] = ["Must not be empty."]
     if len(value) > limit:
         errors[name] = [f"At most {limit} characters."]
     return value
@@ -170,8 +173,6 @@ def create_record(request: HttpRequest, principal: Principal) -> HttpResponse:
     summary = _string(data, "summary", 500, errors, required=True)
     details = _string(data, "details", 10_000, errors, required=False)
     documents = data.get("documents", {})
-    if documents is None:
-        documents = {}
     if not isinstance(documents, dict):
         errors["documents"] = ["Expected a JSON object."]
     if errors:
@@ -230,7 +231,7 @@ def update_event_type(
     request: HttpRequest, principal: Principal, event_type_id: str
 ) -> HttpResponse:
     data = json_body(request)
-    refuse_unknown_fields(data, {"name", "description", "id", "key", "href"})
+    refuse_unknown_fields(data, {"name", "description"})
     errors: dict[str, list[str]] = {}
     changes: dict[str, str] = {}
     for name, limit in (("name", 200), ("description", 2000)):
@@ -243,11 +244,6 @@ def update_event_type(
         event_type = EventType.objects.select_for_update().filter(public_id=event_type_id).first()
         if event_type is None:
             raise EventTypeNotFound(f"Audit event type {event_type_id} was not found.")
-        for read_only in ("id", "key"):
-            if read_only in data and data[read_only] != getattr(
-                event_type, "public_id" if read_only == "id" else "key"
-            ):
-                errors[read_only] = ["This field cannot change."]
         if errors:
             raise ValidationFailed(errors)
         before = {name: getattr(event_type, name) for name in changes}

@@ -16,7 +16,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from audit.types import Actor, ActorType, RequestContext
-from tokens_admin.errors import Conflict, DomainError, NotFound, ValidationFailed
+from tokens_admin.errors import DomainError, ValidationFailed
 from tokens_admin.problems import api_headers, problem
 from tokens_admin.rql import Query, RQLError, parse_query_string
 
@@ -193,8 +193,13 @@ def collection(
     return json_response({"$meta": meta, "data": data})
 
 
-def query_of(request: HttpRequest) -> Query:
-    return parse_query_string(request.META.get("QUERY_STRING", ""))
+def query_of(request: HttpRequest, *, select: bool = False) -> Query:
+    """The parsed query string; ``select`` says whether the resource supports projection
+    (refused otherwise rather than silently ignored)."""
+    query = parse_query_string(request.META.get("QUERY_STRING", ""))
+    if query.select and not select:
+        raise RQLError("select is not supported on this resource")
+    return query
 
 
 Handler = Callable[..., HttpResponse]
@@ -240,13 +245,11 @@ def endpoint(
         except RQLError as exc:
             return problem(request, 400, f"Invalid query: {exc}", kind="invalid-query")
         except ValidationFailed as exc:
-            return problem(request, 400, "One or more fields are invalid.", errors=exc.errors)
-        except NotFound as exc:
-            return problem(request, 404, exc.message)
-        except Conflict as exc:
-            return problem(request, 400, exc.message)
+            detail = exc.message if exc.status != 400 else "One or more fields are invalid."
+            return problem(request, exc.status, detail, errors=exc.errors)
         except DomainError as exc:
-            return problem(request, 400, exc.message)
+            # NotFound 404, Conflict 409, an invalid transition 400 (see each error's status).
+            return problem(request, exc.status, exc.message)
         except DatabaseError as exc:
             logger.error("database error in API request: %s", type(exc).__name__)
             return problem(

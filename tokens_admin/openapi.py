@@ -7,12 +7,18 @@ and a Schemathesis run checks the live server against it.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 
+from accounts import api as modules_api
+from apitokens import api as tokens_api
+from apitokens import services as token_services
+from audit import api as audit_api
 from tokens_admin.api import json_response
 from tokens_admin.problems import problem
+from tokens_admin.rql import Resource
 
 TOKEN_ID = {"type": "string", "pattern": r"^TKN-\d{4}-\d{4}$", "examples": ["TKN-1234-5678"]}
 REF = "#/components/schemas/"
@@ -58,21 +64,52 @@ def _collection(item: str) -> dict[str, Any]:
     )
 
 
-LIST_PARAMETERS = [
-    {
-        "name": "limit",
-        "in": "query",
-        "schema": {"type": "integer", "minimum": 0, "maximum": 999999999},
-        "description": "Page size (default 10, larger than 100 is capped)",
-    },
-    {
-        "name": "offset",
-        "in": "query",
-        "schema": {"type": "integer", "minimum": 0, "maximum": 999999999},
-    },
-    {"name": "order", "in": "query", "schema": {"type": "string"}, "description": "e.g. -name"},
-    {"name": "select", "in": "query", "schema": {"type": "string"}, "description": "e.g. +modules"},
-]
+def _alternatives(names: list[str]) -> str:
+    return "(?:" + "|".join(re.escape(n) for n in sorted(names, key=lambda n: (-len(n), n))) + ")"
+
+
+def _signed_list(item: str) -> str:
+    return f"^{item}(?:,{item})*$"
+
+
+def list_parameters(resource: Resource, *, select: bool = False) -> list[dict[str, Any]]:
+    """Paging and ordering parameters, their patterns built from the resource's whitelist."""
+    sortable = [name for name, spec in resource.fields.items() if spec.sortable]
+    parameters: list[dict[str, Any]] = [
+        {
+            "name": "limit",
+            "in": "query",
+            "schema": {"type": "integer", "minimum": 0, "maximum": 999999999},
+            "description": "Page size (default 10; above 100 is capped to 100; 0 = total only)",
+        },
+        {
+            "name": "offset",
+            "in": "query",
+            "schema": {"type": "integer", "minimum": 0, "maximum": 999999999},
+        },
+        {
+            "name": "order",
+            "in": "query",
+            "schema": {
+                "type": "string",
+                "pattern": _signed_list("[+-]?" + _alternatives(sortable)),
+            },
+            "description": "Comma-separated fields, - for descending: "
+            + ", ".join(sorted(sortable)),
+        },
+    ]
+    if select:
+        fields = list(tokens_api.ALL_FIELDS)
+        item = f"(?:\\+?{_alternatives(fields)}|-{_alternatives([f for f in fields if f != 'id'])})"
+        parameters.append(
+            {
+                "name": "select",
+                "in": "query",
+                "schema": {"type": "string", "pattern": _signed_list(item)},
+                "description": "+field adds (modules, audit), -field removes, bare fields pick",
+            }
+        )
+    return parameters
 
 
 def _path_param(name: str, schema: dict[str, Any]) -> dict[str, Any]:
@@ -95,8 +132,21 @@ def _optional_empty_body() -> dict[str, Any]:
 
 
 STRING = {"type": "string"}
-NAME = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"^[\w .'\"-]+$"}
-REF_ID = {"type": "object", "required": ["id"], "properties": {"id": STRING}}
+# Letters and digits of any script, spaces and - . ' " ; not only spaces (services.NAME_RE).
+NAME = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": token_services.NAME_MAX,
+    "pattern": r"^(?=.*[^ ])(?:[^\W_]|[ \-.'\"])+$",
+}
+ACCOUNT_REF = {
+    "type": "object",
+    "required": ["id"],
+    "properties": {"id": {"type": "string", "pattern": r"^ACC-[0-9]{4}-[0-9]{4}$"}},
+}
+MODULE_REF = {"type": "object", "required": ["id"], "properties": {"id": STRING}}
+NULLABLE_DESCRIPTION = {"type": ["string", "null"], "maxLength": token_services.DESCRIPTION_MAX}
+NULLABLE_ICON = {"type": ["string", "null"], "maxLength": 255}
 
 SCHEMAS: dict[str, Any] = {
     "Problem": {
@@ -175,22 +225,22 @@ SCHEMAS: dict[str, Any] = {
         "required": ["name"],
         "additionalProperties": False,
         "properties": {
-            "account": REF_ID,
+            "account": ACCOUNT_REF,
             "name": NAME,
-            "description": {"type": "string", "maxLength": 2000},
-            "icon": {"type": "string", "maxLength": 255},
-            "modules": {"type": "array", "items": REF_ID},
+            "description": NULLABLE_DESCRIPTION,
+            "icon": NULLABLE_ICON,
+            "modules": {"type": "array", "items": MODULE_REF},
         },
     },
     "ApiTokenUpdate": {
         "type": "object",
         "additionalProperties": False,
         "properties": {
-            "account": REF_ID,
+            "account": ACCOUNT_REF,
             "name": NAME,
-            "description": {"type": "string", "maxLength": 2000},
-            "icon": {"type": "string", "maxLength": 255},
-            "modules": {"type": "array", "items": REF_ID},
+            "description": NULLABLE_DESCRIPTION,
+            "icon": NULLABLE_ICON,
+            "modules": {"type": "array", "items": MODULE_REF},
         },
     },
     "AuditRecord": {
@@ -249,7 +299,7 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "additionalProperties": False,
         "properties": {
-            "name": {"type": "string", "minLength": 1, "maxLength": 200},
+            "name": {"type": "string", "maxLength": 200, "pattern": r"\S"},
             "description": {"type": "string", "maxLength": 2000},
         },
     },
@@ -265,7 +315,7 @@ PATHS: dict[str, Any] = {
         "get": _op(
             "List API tokens (RQL filter in the query string)",
             {"200": _collection("ApiToken")},
-            parameters=LIST_PARAMETERS,
+            parameters=list_parameters(tokens_api.TOKENS, select=True),
         ),
         "post": _op(
             "Create an API token; the response holds the full value once",
@@ -275,7 +325,13 @@ PATHS: dict[str, Any] = {
     },
     _token_path(): {
         "parameters": [_path_param("id", TOKEN_ID)],
-        "get": _op("Get an API token", {"200": _json(_ref("ApiToken"))}),
+        "get": _op(
+            "Get an API token",
+            {"200": _json(_ref("ApiToken"))},
+            parameters=[
+                p for p in list_parameters(tokens_api.TOKENS, select=True) if p["name"] == "select"
+            ],
+        ),
         "put": _op(
             "Change the fields sent",
             {"200": _json(_ref("ApiToken"))},
@@ -301,7 +357,9 @@ PATHS: dict[str, Any] = {
     },
     "/public/v1/accounts/modules": {
         "get": _op(
-            "List modules (Operations)", {"200": _collection("Module")}, parameters=LIST_PARAMETERS
+            "List modules (Operations)",
+            {"200": _collection("Module")},
+            parameters=list_parameters(modules_api.MODULES),
         ),
     },
     "/public/v1/accounts/modules/{id}": {
@@ -310,7 +368,9 @@ PATHS: dict[str, Any] = {
     },
     "/public/v1/audit/records": {
         "get": _op(
-            "List audit records", {"200": _collection("AuditRecord")}, parameters=LIST_PARAMETERS
+            "List audit records",
+            {"200": _collection("AuditRecord")},
+            parameters=list_parameters(audit_api.RECORDS),
         ),
         "post": _op(
             "Record an integration's event (Vendor, Operations)",
@@ -327,7 +387,9 @@ PATHS: dict[str, Any] = {
     },
     "/public/v1/audit/event-types": {
         "get": _op(
-            "List audit event types", {"200": _collection("EventType")}, parameters=LIST_PARAMETERS
+            "List audit event types",
+            {"200": _collection("EventType")},
+            parameters=list_parameters(audit_api.EVENT_TYPES),
         ),
     },
     "/public/v1/audit/event-types/{id}": {

@@ -174,32 +174,39 @@ def test_create_returns_201_with_the_full_value_once(api, acme, admin_token):
 
 
 @pytest.mark.parametrize(
-    ("body", "field"),
+    ("body", "status", "field"),
     [
-        ({}, "name"),
-        ({"name": ""}, "name"),
-        ({"name": 5}, "name"),
-        ({"name": "x" * 201}, "name"),
-        ({"name": "ok", "status": "Disabled"}, "status"),
-        ({"name": "ok", "digest": "x"}, "digest"),
-        ({"name": "ok", "modules": [{"id": "MOD-0000"}]}, "modules"),
-        ({"name": "ok", "modules": [{"id": "MOD-8352"}]}, "modules"),
-        ({"name": "ok", "modules": "MOD-1756"}, "modules"),
-        ({"name": "ok", "account": {"id": "ACC-0000-0000"}}, "account"),
+        ({}, 400, "name"),
+        ({"name": ""}, 400, "name"),
+        ({"name": 5}, 400, "name"),
+        ({"name": "x" * 201}, 400, "name"),
+        ({"name": "ok", "icon": "i" * 256}, 400, "icon"),
+        ({"name": "ok", "description": 7}, 400, "description"),
+        ({"name": "ok", "status": "Disabled"}, 400, "status"),
+        ({"name": "ok", "digest": "x"}, 400, "digest"),
+        ({"name": "ok", "modules": "MOD-1756"}, 400, "modules"),
+        ({"name": "ok", "modules": ["MOD-1756"]}, 400, "modules"),
+        ({"name": "ok", "account": None}, 400, "account"),
+        ({"name": "ok", "account": {"id": "nope"}}, 400, "account"),
+        # Well-formed, but the account's current modules refuse it.
+        ({"name": "ok", "modules": [{"id": "MOD-8352"}]}, 409, "modules"),
+        # Unknown references answer 404, like unknown ids in URLs.
+        ({"name": "ok", "modules": [{"id": "MOD-0000"}]}, 404, None),
+        ({"name": "ok", "account": {"id": "ACC-0000-0000"}}, 404, None),
     ],
 )
-def test_create_validation_errors_name_the_field_and_write_nothing(api, body, field):
+def test_create_errors_name_the_problem_and_write_nothing(api, body, status, field):
     before = ApiToken.objects.count()
     response = api.send("post", URL, body)
-    assert response.status_code == 400
-    assert field in response.json()["errors"]
+    assert response.status_code == status, response.content
+    if field is not None:
+        assert field in response.json()["errors"]
     assert ApiToken.objects.count() == before
 
 
 def test_create_in_another_account_is_refused_unless_operations(api, ops_api, globex):
     refused = api.send("post", URL, {"name": "x", "account": {"id": globex.public_id}})
-    assert refused.status_code == 400
-    assert "account" in refused.json()["errors"]
+    assert refused.status_code == 404  # the same answer as for an account that does not exist
     created = ops_api.send("post", URL, {"name": "x", "account": {"id": globex.public_id}})
     assert created.status_code == 201
     assert created.json()["account"]["id"] == globex.public_id
@@ -218,7 +225,9 @@ def test_update_changes_only_the_fields_sent(api, acme):
 
 def test_update_refuses_a_different_account_and_read_only_fields(api, acme, globex):
     token = TokenFactory(account=acme, name="Same")
-    for body in ({"account": {"id": globex.public_id}}, {"status": "Disabled"}, {"id": "TKN-1"}):
+    moved = api.send("put", f"{URL}/{token.public_id}", {"account": {"id": globex.public_id}})
+    assert moved.status_code == 409
+    for body in ({"status": "Disabled"}, {"id": "TKN-1"}, {"icon": "x" * 256}):
         response = api.send("put", f"{URL}/{token.public_id}", body)
         assert response.status_code == 400
     token.refresh_from_db()
@@ -234,6 +243,7 @@ def test_lifecycle_over_the_api(api, acme):
     again = api.send("post", f"{path}/disable", {})
     assert again.status_code == 400
     assert "Disabled" in again.json()["detail"]
+    assert api.send("post", f"{path}/enable", {"force": True}).status_code == 400
     assert api.send("post", f"{path}/enable", {}).json()["status"] == "Active"
     deleted = api.send("delete", path)
     assert deleted.status_code == 204

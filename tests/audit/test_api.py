@@ -112,6 +112,13 @@ def test_a_vendor_records_an_extension_event_with_itself_as_actor(vendor_api, gl
             "documents",
         ),
         ({"event": "extensions.x.y", "object": {"id": "X"}, "summary": "s", "hash": "0"}, "hash"),
+        ({"event": "extensions.x.y.", "object": {"id": "X"}, "summary": "s"}, "event"),
+        ({"event": "extensions.x.y", "object": {"id": ""}, "summary": "s"}, "object"),
+        ({"event": "extensions.x.y", "object": {"id": "X"}, "summary": ""}, "summary"),
+        (
+            {"event": "extensions.x.y", "object": {"id": "X"}, "summary": "s", "documents": None},
+            "documents",
+        ),
     ],
 )
 def test_bad_records_are_refused_and_nothing_is_written(vendor_api, body, field):
@@ -145,8 +152,9 @@ def test_event_types_list_filter_get_and_update(vendor_api, globex):
     assert response.json()["name"] == "Token created"
     assert vendor_api.get(f"{TYPES}/{event_type['id']}").json()["description"] == "A new token"
     assert AuditRecord.objects.filter(event_key="platform.audit.event_type.updated").count() == 1
-    refused = vendor_api.send("put", f"{TYPES}/{event_type['id']}", {"key": "other"})
-    assert refused.status_code == 400
+    for body in ({"key": "other"}, {"name": "   "}, {"id": event_type["id"]}):
+        refused = vendor_api.send("put", f"{TYPES}/{event_type['id']}", body)
+        assert refused.status_code == 400
 
 
 def test_modules_are_for_operations_tokens(ops_api, acme_api):
