@@ -17,6 +17,7 @@ from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 
 from tokens_admin.env import (
     env_bool,
@@ -113,6 +114,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "tokens_admin.urls"
@@ -128,6 +130,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "tokens_admin.context_processors.ui",
             ],
         },
     },
@@ -145,6 +148,9 @@ if DATABASE_URL:
         "django.db.backends.sqlite3",
     ):
         raise ImproperlyConfigured("DATABASE_URL must be a postgres:// or sqlite:/// URL")
+    if not _db.get("NAME") or str(_db["NAME"]) == ":memory:":
+        # An in-memory SQLite database is a different empty database in every connection.
+        raise ImproperlyConfigured("DATABASE_URL must name a database (or a SQLite file path)")
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     _db = {"ENGINE": "django.db.backends.sqlite3", "NAME": VAR_DIR / "tokens-admin.sqlite3"}
@@ -240,6 +246,10 @@ if PRODUCTION:
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000, minimum=0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=False)
+    if not SECURE_HSTS_PRELOAD:
+        # Preloading commits the whole registrable domain to HTTPS in every browser and is
+        # slow to undo: the domain owner opts in with SECURE_HSTS_PRELOAD=1, not this default.
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
 # --- Logging --------------------------------------------------------------------------------
 LOGGING: dict[str, Any] = {
@@ -272,3 +282,25 @@ LOGGING: dict[str, Any] = {
 # Failed Bearer authentications allowed per client address and window before 429.
 API_AUTH_FAILURE_LIMIT = env_int("API_AUTH_FAILURE_LIMIT", 30, minimum=1)
 API_AUTH_FAILURE_WINDOW = env_int("API_AUTH_FAILURE_WINDOW", 60, minimum=1, maximum=3600)
+
+# --- Admin UI ---------------------------------------------------------------------------------
+# Strict Content-Security-Policy: every script and style is a file of ours under /static/ (no
+# inline <script>, no inline event handlers, no style attributes), so nothing injected into a
+# page can run. Logos are same-origin (/media/logos/), served by a view.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF],
+    "connect-src": [CSP.SELF],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "object-src": [CSP.NONE],
+}
+LOGIN_REDIRECT_URL = "/settings/api-tokens/"
+# Failed sign-ins allowed per email and per client address within the window, counted in the
+# shared cache (Redis when REDIS_URL is set), before "Too many failed sign-in attempts".
+SIGNIN_FAILURE_LIMIT_EMAIL = env_int("SIGNIN_FAILURE_LIMIT_EMAIL", 5, minimum=1)
+SIGNIN_FAILURE_LIMIT_IP = env_int("SIGNIN_FAILURE_LIMIT_IP", 50, minimum=1)
+SIGNIN_FAILURE_WINDOW = env_int("SIGNIN_FAILURE_WINDOW", 900, minimum=1, maximum=86400)

@@ -2,6 +2,62 @@
 
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path, register_converter
+from django.views.generic import RedirectView
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from accounts import views as accounts_views
+from apitokens import views, views_details, views_wizard
+from audit import views as audit_views
+
+
+class TokenIdConverter:
+    regex = r"TKN-\d{4}-\d{4}"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+class AuditIdConverter:
+    regex = r"AUD-\d{4}-\d{4}-\d{4}-\d{4}"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(TokenIdConverter, "tkn")
+register_converter(AuditIdConverter, "aud")
+
+app_name = "ui"
+T = "settings/api-tokens/"
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("", RedirectView.as_view(pattern_name="ui:tokens", permanent=False), name="home"),
+    path("signin/", accounts_views.sign_in, name="sign_in"),
+    path("signout/", accounts_views.sign_out, name="sign_out"),
+    path("account/switch/", accounts_views.switch_account, name="switch_account"),
+    path("account/pick/", accounts_views.pick_account, name="pick_account"),
+    path(T, views.token_list, name="tokens"),
+    path(f"{T}add/", views_wizard.token_add, name="token_add"),
+    path(f"{T}<tkn:public_id>/", views_details.token_details, name="token_details"),
+    path(f"{T}<tkn:public_id>/modules/", views_details.token_modules, name="token_modules"),
+    path(f"{T}<tkn:public_id>/details/", views_details.token_details_tab, name="token_details_tab"),
+    path(f"{T}<tkn:public_id>/audit/", views_details.token_audit, name="token_audit"),
+    path(f"{T}<tkn:public_id>/edit/", views_wizard.token_edit, name="token_edit"),
+    path(f"{T}<tkn:public_id>/reveal/", views_details.token_reveal, name="token_reveal"),
+    path(f"{T}<tkn:public_id>/hide/", views_details.token_value_hidden, name="token_hide"),
+    path(
+        f"{T}<tkn:public_id>/<slug:action>/",
+        views.token_action,
+        name="token_action",
+    ),
+    path("settings/audit-trail/", audit_views.audit_list, name="audit"),
+    path("settings/audit-trail/download/", audit_views.audit_download, name="audit_download"),
+    path("settings/audit-trail/<aud:public_id>/", audit_views.audit_record, name="audit_record"),
+    path("media/logos/<str:name>", views.logo, name="logo"),
+]

@@ -1,0 +1,187 @@
+"""Sign in, sign out, the account switcher and the operators' account picker."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import authenticate, login, logout
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts import ratelimit
+from accounts.forms import SignInForm
+from accounts.models import Account, User
+from accounts.services import actor_for_user
+from audit.recorder import record
+from audit.types import Actor, ActorType, ObjectRef
+from tokens_admin.ui import (
+    SESSION_ACCOUNT,
+    mark_authenticated,
+    memberships,
+    operator_membership,
+    request_context,
+    resolve_access,
+)
+
+EVENT_SIGNED_IN = "platform.accounts.user.signed_in"
+EVENT_SIGN_IN_FAILED = "platform.accounts.user.sign_in_failed"
+EVENT_SIGNED_OUT = "platform.accounts.user.signed_out"
+ANONYMOUS = Actor(id="ANONYMOUS", name="Anonymous", type=ActorType.SYSTEM)
+PICKER_LIMIT = 50
+
+
+def _next_url(request: HttpRequest) -> str:
+    wanted = request.POST.get("next") or request.GET.get("next") or ""
+    if wanted and url_has_allowed_host_and_scheme(
+        wanted, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return wanted
+    return reverse("ui:tokens")
+
+
+def _user_ref(user: User) -> ObjectRef:
+    return ObjectRef(id=user.public_id, name=user.name, object_type="User")
+
+
+def _home_account(user: User) -> Account | None:
+    found = memberships(user)
+    if not found:
+        return None
+    chosen = operator_membership(found) or found[0]
+    return chosen.account
+
+
+def _record_failure(request: HttpRequest, email: str) -> None:
+    user = User.objects.filter(email=email.strip().lower()).first()
+    account = _home_account(user) if user is not None else None
+    obj = (
+        _user_ref(user)
+        if user is not None
+        else ObjectRef(id="UNKNOWN", name=email[:200], object_type="User")
+    )
+    with transaction.atomic():
+        record(
+            event=EVENT_SIGN_IN_FAILED,
+            obj=obj,
+            actor=ANONYMOUS,
+            account_id=account.public_id if account else None,
+            summary=f"Sign-in failed for {email[:200]}",
+            request=request_context(request),
+        )
+
+
+@require_http_methods(["GET", "POST"])
+def sign_in(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated and request.method == "GET":
+        return redirect(_next_url(request))
+    form = SignInForm(request.POST or None)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        email: str = form.cleaned_data["email"].strip().lower()
+        ip = str(getattr(request, "client_ip", ""))
+        verdict = ratelimit.check(email=email, ip=ip)
+        if not verdict.allowed:
+            minutes = max(1, round(verdict.retry_after / 60))
+            form.add_error(
+                None,
+                f"Too many failed sign-in attempts. Try again in {minutes} minute"
+                f"{'s' if minutes != 1 else ''}.",
+            )
+            response = render(request, "accounts/sign_in.html", {"form": form}, status=429)
+            response["Retry-After"] = str(verdict.retry_after)
+            return response
+        user = authenticate(request, username=email, password=form.cleaned_data["password"])
+        if not isinstance(user, User) or _home_account(user) is None:
+            ratelimit.fail(email=email, ip=ip)
+            _record_failure(request, email)
+            form.add_error(None, "The email or password is not correct.")
+            status = 400
+        else:
+            account = _home_account(user)
+            assert account is not None
+            login(request, user)
+            request.session[SESSION_ACCOUNT] = account.public_id
+            mark_authenticated(request)
+            with transaction.atomic():
+                record(
+                    event=EVENT_SIGNED_IN,
+                    obj=_user_ref(user),
+                    actor=actor_for_user(user, account),
+                    account_id=account.public_id,
+                    summary=f"{user.name} signed in",
+                    request=request_context(request),
+                )
+            return redirect(_next_url(request))
+    elif request.method == "POST":
+        status = 400
+    next_url = request.GET.get("next", "")
+    return render(request, "accounts/sign_in.html", {"form": form, "next": next_url}, status=status)
+
+
+@require_POST
+def sign_out(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    if isinstance(user, User) and user.is_authenticated:
+        access = resolve_access(request)
+        account = access.home if access else None
+        with transaction.atomic():
+            record(
+                event=EVENT_SIGNED_OUT,
+                obj=_user_ref(user),
+                actor=actor_for_user(user, account),
+                account_id=account.public_id if account else None,
+                summary=f"{user.name} signed out",
+                request=request_context(request),
+            )
+    logout(request)
+    messages.success(request, "You have signed out.")
+    return redirect("ui:sign_in")
+
+
+@login_required
+@require_POST
+def switch_account(request: HttpRequest) -> HttpResponse:
+    """Make another account current: one the user belongs to, or any one for an operator."""
+    wanted = request.POST.get("account", "")
+    user = request.user
+    assert isinstance(user, User)
+    found = memberships(user)
+    allowed = any(m.account.public_id == wanted for m in found)
+    if not allowed and operator_membership(found) is not None:
+        allowed = Account.objects.filter(public_id=wanted).exists()
+    if not allowed:
+        messages.error(request, "That account is not available to you.")
+        return redirect("ui:tokens")
+    request.session[SESSION_ACCOUNT] = wanted
+    account = Account.objects.get(public_id=wanted)
+    messages.success(request, f"You are now working in {account.name}.")
+    return HttpResponseRedirect(reverse("ui:tokens"))
+
+
+@login_required
+@require_GET
+def pick_account(request: HttpRequest) -> HttpResponse:
+    """Operations users choose any account to act on; searchable by name or id."""
+    access = resolve_access(request)
+    if access is None or not access.is_operator:
+        raise PermissionDenied("Only Operations administrators can pick any account.")
+    q = request.GET.get("q", "").strip()
+    accounts = Account.objects.order_by("name")
+    if q:
+        accounts = accounts.filter(Q(name__icontains=q) | Q(public_id__icontains=q))
+    template = "accounts/pick_account.html"
+    if getattr(request, "htmx", False):
+        template += "#results"
+    response = render(
+        request,
+        template,
+        {"accounts": list(accounts[:PICKER_LIMIT]), "q": q, "limit": PICKER_LIMIT},
+    )
+    response["Vary"] = "HX-Request"
+    return response

@@ -1,0 +1,273 @@
+"""API tokens list, row actions (Disable, Enable, Delete with confirmation) and logos.
+
+The wizard and the edit dialog are in ``views_wizard``, the details page in ``views_details``.
+Every view: check access with ``require_admin``, call one service, render. A URL answers a
+fragment to htmx (``HX-Request``) and a whole page otherwise, so everything also works with
+JavaScript off.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Count, Q, QuerySet
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods
+from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
+
+from apitokens import logos, services
+from apitokens.models import ApiToken, TokenStatus
+from tokens_admin.errors import DomainError
+from tokens_admin.ui import (
+    Access,
+    is_htmx,
+    query_with,
+    request_context,
+    require_admin,
+    vary_on_htmx,
+)
+
+PER_PAGE_CHOICES: Final = (10, 25, 50)
+SORTS: Final = {
+    "name": "name",
+    "id": "public_id",
+    "modules": "module_count",
+    "created_by": "created_by_name",
+    "created": "created_at",
+    "last_access": "last_access_at",
+    "status": "status",
+}
+SORT_LABELS: Final = {
+    "name": "API token",
+    "modules": "Modules",
+    "created_by": "Created by",
+    "created": "Date created",
+    "last_access": "Last access",
+    "status": "Status",
+}
+ACTIONS: Final = {
+    "disable": ("Disable API token", "Disable", services.disable_token),
+    "enable": ("Enable API token", "Enable", services.enable_token),
+    "delete": ("Delete API token", "Delete", services.delete_token),
+}
+DONE: Final = {"disable": "disabled", "enable": "enabled", "delete": "deleted"}
+
+
+def visible_tokens(access: Access) -> QuerySet[ApiToken]:
+    """The current account's tokens; Deleted ones only for Operations users."""
+    tokens = ApiToken.objects.filter(account=access.account).defer("ciphertext", "digest")
+    if not access.sees_deleted:
+        tokens = tokens.exclude(status=TokenStatus.DELETED)
+    return tokens
+
+
+def get_token(access: Access, public_id: str) -> ApiToken:
+    """A token of the current account, or 404 (another account's id looks like no token)."""
+    token = (
+        visible_tokens(access)
+        .select_related("account")
+        .prefetch_related("modules")
+        .filter(public_id=public_id)
+        .first()
+    )
+    if token is None:
+        raise Http404("No such API token.")
+    return token
+
+
+def safe_next(request: HttpRequest, default: str) -> str:
+    wanted = request.POST.get("next") or request.GET.get("next") or ""
+    if wanted and url_has_allowed_host_and_scheme(
+        wanted, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return wanted
+    return default
+
+
+def message_event(response: HttpResponse, level: str, text: str) -> HttpResponse:
+    """Tell the page (static/js/app.js) to show a message and close any open dialog."""
+    trigger_client_event(response, "ui:message", {"level": level, "text": text})
+    trigger_client_event(response, "ui:close-dialog", {})
+    return response
+
+
+@dataclass(frozen=True)
+class ListState:
+    q: str
+    status: str
+    sort: str
+    descending: bool
+    per_page: int
+    page: int
+
+    @classmethod
+    def from_query(cls, request: HttpRequest) -> ListState:
+        sort = request.GET.get("sort", "-created")
+        descending = sort.startswith("-")
+        key = sort.lstrip("-")
+        if key not in SORTS:
+            key, descending = "created", True
+        try:
+            per_page = int(request.GET.get("per_page", "10"))
+        except ValueError:
+            per_page = 10
+        if per_page not in PER_PAGE_CHOICES:
+            per_page = 10
+        status = request.GET.get("status", "")
+        if status not in TokenStatus.values:
+            status = ""
+        try:
+            page = max(1, int(request.GET.get("page", "1")))
+        except ValueError:
+            page = 1
+        return cls(
+            q=request.GET.get("q", "").strip()[:200],
+            status=status,
+            sort=key,
+            descending=descending,
+            per_page=per_page,
+            page=page,
+        )
+
+    def ordering(self) -> list[str]:
+        field = SORTS[self.sort]
+        sign = "-" if self.descending else ""
+        return [f"{sign}{field}", f"{sign}pk"]
+
+
+def _list_context(request: HttpRequest, access: Access) -> dict[str, Any]:
+    state = ListState.from_query(request)
+    tokens = visible_tokens(access)
+    if state.q:
+        tokens = tokens.filter(Q(name__icontains=state.q) | Q(public_id__icontains=state.q))
+    if state.status:
+        tokens = tokens.filter(status=state.status)
+    if state.sort == "modules":
+        tokens = tokens.annotate(module_count=Count("modules"))
+    tokens = tokens.order_by(*state.ordering()).prefetch_related("modules")
+    paginator = Paginator(tokens, state.per_page)
+    page = paginator.get_page(state.page)
+    headers = []
+    for key, label in SORT_LABELS.items():
+        active = state.sort == key
+        next_sort = key if active and state.descending else f"-{key}"
+        if not active:
+            next_sort = key
+        headers.append(
+            {
+                "key": key,
+                "label": label,
+                "active": active,
+                "descending": active and state.descending,
+                "url": query_with(request, sort=next_sort, page=None),
+            }
+        )
+    return {
+        "access": access,
+        "state": state,
+        "page": page,
+        "tokens": list(page.object_list),
+        "headers": headers,
+        "statuses": [s for s in TokenStatus.values if access.sees_deleted or s != "Deleted"],
+        "per_page_choices": PER_PAGE_CHOICES,
+        "list_url": request.get_full_path(),
+        "first_url": query_with(request, page=None),
+        "prev_url": query_with(request, page=page.previous_page_number())
+        if page.has_previous()
+        else "",
+        "next_url": query_with(request, page=page.next_page_number()) if page.has_next() else "",
+        "last_url": query_with(request, page=paginator.num_pages),
+    }
+
+
+@login_required
+@require_GET
+def token_list(request: HttpRequest) -> HttpResponse:
+    access = require_admin(request)
+    context = _list_context(request, access)
+    # Search, filter, sort and paging swap only the table (the URL is pushed by htmx).
+    template = "apitokens/list.html"
+    if is_htmx(request) and request.headers.get("HX-Target") == "token-table":
+        template += "#table"
+    return vary_on_htmx(render(request, template, context))
+
+
+def render_row(
+    request: HttpRequest, access: Access, token: ApiToken, list_url: str
+) -> HttpResponse:
+    return render(
+        request,
+        "apitokens/list.html#row",
+        {"token": token, "access": access, "list_url": list_url},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def token_action(request: HttpRequest, public_id: str, action: str) -> HttpResponse:
+    """Disable, Enable or Delete: GET asks (a dialog or a page), POST does it."""
+    if action not in ACTIONS:
+        raise Http404("No such action.")
+    access = require_admin(request)
+    token = get_token(access, public_id)
+    title, button, service = ACTIONS[action]
+    origin = request.POST.get("origin") or request.GET.get("origin") or "list"
+    list_url = reverse("ui:tokens")
+    details_url = reverse("ui:token_details", args=[token.public_id])
+    next_url = safe_next(request, details_url if origin == "details" else list_url)
+    if request.method == "GET":
+        template = "apitokens/confirm.html"
+        if is_htmx(request):
+            template += "#dialog"
+        context = {
+            "token": token,
+            "action": action,
+            "title": title,
+            "button": button,
+            "origin": origin,
+            "next": next_url,
+            "post_url": reverse("ui:token_action", args=[token.public_id, action]),
+        }
+        return vary_on_htmx(render(request, template, context))
+    try:
+        service(token=token, actor=access.actor, request=request_context(request))
+    except DomainError as exc:
+        level, text = "error", exc.message
+    else:
+        level, text = "success", f"API token {token.name} has been {DONE[action]}."
+    if action == "delete" and level == "success" and origin == "details":
+        next_url = list_url if not access.sees_deleted else details_url
+    if not is_htmx(request):
+        getattr(messages, level)(request, text)
+        return redirect(next_url)
+    if origin == "details":
+        getattr(messages, level)(request, text)
+        return HttpResponseClientRedirect(next_url)
+    fresh = visible_tokens(access).prefetch_related("modules").filter(pk=token.pk).first()
+    response = (
+        render_row(request, access, fresh, next_url) if fresh is not None else HttpResponse("")
+    )
+    return vary_on_htmx(message_event(response, level, text))
+
+
+@login_required
+@require_GET
+def logo(request: HttpRequest, name: str) -> HttpResponseBase:
+    """A stored logo, with its real content type; never sniffed, never run as anything else."""
+    path = logos.path_for(name)
+    if path is None:
+        raise Http404("No such logo.")
+    extension = name.rsplit(".", 1)[-1]
+    response = FileResponse(path.open("rb"), content_type=logos.CONTENT_TYPES[extension])
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cache-Control"] = "private, max-age=86400"
+    return response

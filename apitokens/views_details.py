@@ -1,0 +1,201 @@
+"""The token details page, its four tabs, and revealing or copying the value.
+
+Each tab has its own URL; htmx loads just the panel (``hx-get`` + ``hx-push-url``) and a plain
+request gets the whole page with that tab open. Revealing the value needs a sign-in within
+``REVEAL_REAUTH_MINUTES`` (a password prompt otherwise); every reveal and copy goes through
+``services.reveal_value``, which writes the audit record, and every response carrying the
+value is ``Cache-Control: no-store``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods
+
+from accounts import ratelimit
+from accounts.forms import PasswordForm
+from apitokens import services
+from apitokens.models import ApiToken
+from apitokens.views import get_token
+from apitokens.views_wizard import mask
+from audit.models import AuditRecord
+from tokens_admin.errors import DomainError
+from tokens_admin.ui import (
+    Access,
+    is_htmx,
+    mark_authenticated,
+    no_store,
+    recently_authenticated,
+    request_context,
+    require_admin,
+    vary_on_htmx,
+)
+
+TABS: Final = {
+    "general": "General",
+    "modules": "Modules",
+    "details": "Details",
+    "audit": "Audit trail",
+}
+TAB_AUDIT_LIMIT: Final = 50
+
+
+def token_records(access: Access, token: ApiToken) -> list[AuditRecord]:
+    """This token's records, newest first (index ``audit_object_time``)."""
+    return list(
+        AuditRecord.objects.filter(object_id=token.public_id, account_id=access.account.public_id)
+        .defer("prev_hash", "hash")
+        .order_by("-timestamp", "-id")[:TAB_AUDIT_LIMIT]
+    )
+
+
+def status_history(access: Access, token: ApiToken) -> list[dict[str, Any]]:
+    records = (
+        AuditRecord.objects.filter(
+            object_id=token.public_id,
+            account_id=access.account.public_id,
+            event_key__in=[services.EVENT_CREATED, services.EVENT_STATUS_CHANGED],
+        )
+        .only("timestamp", "event_key", "actor_name", "actor_id", "documents")
+        .order_by("timestamp", "id")
+    )
+    history = []
+    for entry in records:
+        moved = entry.documents.get("status") if isinstance(entry.documents, dict) else None
+        history.append(
+            {
+                "at": entry.timestamp,
+                "from": moved.get("from") if isinstance(moved, dict) else "",
+                "to": moved.get("to") if isinstance(moved, dict) else "Active",
+                "by": entry.actor_name,
+                "by_id": entry.actor_id,
+            }
+        )
+    return history
+
+
+def _tab_context(request: HttpRequest, access: Access, token: ApiToken, tab: str) -> dict[str, Any]:
+    context: dict[str, Any] = {
+        "access": access,
+        "token": token,
+        "tab": tab,
+        "tabs": [
+            (
+                key,
+                label,
+                reverse(
+                    f"ui:token_{key}" if key != "general" else "ui:token_details",
+                    args=[token.public_id],
+                ),
+            )
+            for key, label in TABS.items()
+        ],
+        "masked": mask(token.public_id),
+        "api_endpoint": request.build_absolute_uri("/public/v1"),
+    }
+    if tab == "details":
+        context["history"] = status_history(access, token)
+    if tab == "audit":
+        context["records"] = token_records(access, token)
+        context["audit_url"] = reverse("ui:audit") + f"?object={token.public_id}"
+    return context
+
+
+def _tab_view(tab: str) -> Any:
+    @login_required
+    @require_GET
+    def view(request: HttpRequest, public_id: str) -> HttpResponse:
+        access = require_admin(request)
+        token = get_token(access, public_id)
+        context = _tab_context(request, access, token, tab)
+        if is_htmx(request) and request.headers.get("HX-Target") == "tab-panel":
+            template = f"apitokens/tab_{tab}.html"
+        else:
+            template = "apitokens/details.html"
+        return vary_on_htmx(render(request, template, context))
+
+    view.__name__ = f"token_{tab}"
+    return view
+
+
+token_details = _tab_view("general")
+token_modules = _tab_view("modules")
+token_details_tab = _tab_view("details")
+token_audit = _tab_view("audit")
+
+
+def _value_response(
+    request: HttpRequest,
+    access: Access,
+    token: ApiToken,
+    context: dict[str, Any],
+    status: int = 200,
+) -> HttpResponse:
+    if is_htmx(request):
+        response = render(request, "apitokens/_value.html", context, status=status)
+    else:
+        full = _tab_context(request, access, token, "general") | context
+        response = render(request, "apitokens/details.html", full, status=status)
+    return no_store(vary_on_htmx(response))
+
+
+@login_required
+@require_http_methods(["POST"])
+def token_reveal(request: HttpRequest, public_id: str) -> HttpResponse:
+    """Show (or, with ``copy=1``, copy) the value: audited, and only after a recent sign-in.
+
+    ``Accept: application/json`` (the copy button's fetch) answers ``{"value": …}``, or 401
+    with ``{"reauth": true}`` when the password must be entered first.
+    """
+    access = require_admin(request)
+    token = get_token(access, public_id)
+    copied = request.POST.get("copy") == "1"
+    wants_json = "application/json" in request.headers.get("Accept", "")
+    base = {"token": token, "masked": mask(token.public_id)}
+    if "password" in request.POST:
+        form = PasswordForm(request.POST)
+        email = access.user.email
+        ip = str(getattr(request, "client_ip", ""))
+        verdict = ratelimit.check(email=email, ip=ip)
+        if not verdict.allowed:
+            form.add_error(None, "Too many wrong passwords. Try again later.")
+            return _value_response(request, access, token, base | {"prompt": form}, status=429)
+        if form.is_valid() and access.user.check_password(form.cleaned_data["password"]):
+            mark_authenticated(request)
+        else:
+            ratelimit.fail(email=email, ip=ip)
+            form.add_error("password", "The password is not correct.")
+            return _value_response(request, access, token, base | {"prompt": form}, status=400)
+    if not recently_authenticated(request):
+        if wants_json:
+            return no_store(JsonResponse({"reauth": True}, status=401))
+        return _value_response(request, access, token, base | {"prompt": PasswordForm()})
+    try:
+        value = services.reveal_value(
+            token=token, actor=access.actor, copied=copied, request=request_context(request)
+        )
+    except DomainError as exc:
+        if wants_json:
+            return no_store(JsonResponse({"error": exc.message}, status=409))
+        return _value_response(request, access, token, base | {"error": exc.message}, status=409)
+    if wants_json:
+        return no_store(JsonResponse({"value": value}))
+    return _value_response(request, access, token, base | {"value": value})
+
+
+@login_required
+@require_GET
+def token_value_hidden(request: HttpRequest, public_id: str) -> HttpResponse:
+    """ "Hide": the masked value again (a fragment; no secret in it)."""
+    access = require_admin(request)
+    token = get_token(access, public_id)
+    if not is_htmx(request):
+        raise Http404("Fragment only.")
+    return vary_on_htmx(
+        render(request, "apitokens/_value.html", {"token": token, "masked": mask(token.public_id)})
+    )

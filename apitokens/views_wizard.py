@@ -1,0 +1,247 @@
+"""The Add API token wizard and the Edit dialog.
+
+The wizard keeps what was entered in a signed hidden field (``state``), so it needs no server
+state, survives Back and Next, and works as plain multi-step form posts without JavaScript.
+A logo is checked and stored when its step is submitted; the state carries only its URL,
+signed, so nobody can point a token at a file they did not upload through this form. The
+token value exists only in the final response, which is marked ``Cache-Control: no-store``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core import signing
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods
+from django_htmx.http import HttpResponseClientRedirect
+
+from accounts.models import Module
+from apitokens import logos, services
+from apitokens.errors import AccountNotActive
+from apitokens.forms import GeneralForm, ModulesForm, account_modules
+from apitokens.views import get_token, message_event, render_row, safe_next
+from tokens_admin.errors import DomainError, ValidationFailed
+from tokens_admin.ui import Access, is_htmx, no_store, request_context, require_admin, vary_on_htmx
+
+STEPS: Final = ("general", "modules", "overview")
+STEP_LABELS: Final = {"general": "General", "modules": "Modules", "overview": "Overview"}
+SALT: Final = "apitokens.wizard"
+MAX_AGE: Final = 6 * 3600
+
+
+def _load_state(raw: str) -> dict[str, Any] | None:
+    if not raw:
+        return {"name": "", "description": "", "icon": "", "modules": []}
+    try:
+        state = signing.loads(raw, salt=SALT, max_age=MAX_AGE)
+    except signing.BadSignature:
+        return None
+    return state if isinstance(state, dict) else None
+
+
+def _modules_of(state: dict[str, Any], available: list[Module]) -> list[Module]:
+    wanted = set(state.get("modules") or [])
+    return [m for m in available if m.public_id in wanted]
+
+
+def _render_wizard(
+    request: HttpRequest,
+    access: Access,
+    *,
+    step: str,
+    state: dict[str, Any],
+    form: Any = None,
+    status: int = 200,
+) -> HttpResponse:
+    available = account_modules(access.account)
+    if form is None and step == "general":
+        form = GeneralForm(initial={"name": state["name"], "description": state["description"]})
+    if form is None and step == "modules":
+        form = ModulesForm(initial={"modules": state["modules"]}, available=available)
+    context = {
+        "access": access,
+        "step": step,
+        "steps": [(s, STEP_LABELS[s]) for s in STEPS],
+        "step_index": STEPS.index(step),
+        "form": form,
+        "state": state,
+        "signed_state": signing.dumps(state, salt=SALT),
+        "available": available,
+        "chosen": _modules_of(state, available),
+        "descriptions": {m.public_id: m.description for m in available},
+    }
+    template = "apitokens/wizard.html"
+    if is_htmx(request):
+        template += "#wizard"
+    return vary_on_htmx(render(request, template, context, status=status))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def token_add(request: HttpRequest) -> HttpResponse:
+    access = require_admin(request)
+    if request.method == "GET":
+        return _render_wizard(request, access, step="general", state=_load_state("") or {})
+    state = _load_state(request.POST.get("state", ""))
+    if state is None:
+        messages.error(request, "The form expired. Please start again.")
+        return _render_wizard(request, access, step="general", state=_load_state("") or {})
+    step = request.POST.get("step", "general")
+    if step not in STEPS:
+        step = "general"
+    nav = request.POST.get("nav", "next")
+    available = account_modules(access.account)
+
+    if step == "general":
+        general = GeneralForm(request.POST, request.FILES)
+        if not general.is_valid():
+            return _render_wizard(request, access, step=step, state=state, form=general, status=400)
+        state["name"] = general.cleaned_data["name"]
+        state["description"] = general.cleaned_data["description"]
+        if general.cleaned_data["logo"] is not None:
+            data, extension = general.cleaned_data["logo"]
+            state["icon"] = logos.store(data, extension)
+        elif request.POST.get("remove_logo"):
+            state["icon"] = ""
+        return _render_wizard(request, access, step="modules", state=state)
+
+    if step == "modules":
+        chosen = ModulesForm(request.POST, available=available)
+        if not chosen.is_valid():
+            return _render_wizard(request, access, step=step, state=state, form=chosen, status=400)
+        state["modules"] = [m.public_id for m in chosen.chosen()]
+        following = "general" if nav == "back" else "overview"
+        return _render_wizard(request, access, step=following, state=state)
+
+    # Overview
+    if nav == "back":
+        return _render_wizard(request, access, step="modules", state=state)
+    try:
+        created = services.create_token(
+            account=access.account,
+            name=state["name"],
+            description=state["description"],
+            icon=state["icon"],
+            modules=_modules_of(state, available),
+            actor=access.actor,
+            request=request_context(request),
+        )
+    except ValidationFailed as exc:
+        back = "modules" if "modules" in exc.errors and "name" not in exc.errors else "general"
+        form: Any
+        if back == "general":
+            form = GeneralForm(initial={"name": state["name"], "description": state["description"]})
+        else:
+            form = ModulesForm(initial={"modules": state["modules"]}, available=available)
+        for field, problems in exc.errors.items():
+            for problem in problems:
+                form.add_error(field if field in form.fields else None, problem)
+        return _render_wizard(request, access, step=back, state=state, form=form, status=400)
+    except AccountNotActive as exc:
+        messages.error(request, exc.message)
+        return redirect("ui:tokens")
+    context = {
+        "access": access,
+        "token": created.token,
+        "value": created.value,
+        "masked": mask(created.token.public_id),
+        "modules": _modules_of(state, available),
+        "steps": [(s, STEP_LABELS[s]) for s in STEPS],
+        "step": "summary",
+        "step_index": len(STEPS),
+    }
+    template = "apitokens/wizard.html"
+    if is_htmx(request):
+        template += "#summary"
+    return no_store(vary_on_htmx(render(request, template, context, status=201)))
+
+
+def mask(public_id: str) -> str:
+    """What everyone sees of a value: the id part, never a character of the secret."""
+    return f"idt:{public_id}:" + "•" * 16
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def token_edit(request: HttpRequest, public_id: str) -> HttpResponse:
+    """Edit dialog: General and Modules, each with its own URL (``?step=``) and "Save"."""
+    access = require_admin(request)
+    token = get_token(access, public_id)
+    if token.is_deleted:
+        messages.error(request, "A deleted API token cannot be edited.")
+        return redirect("ui:token_details", public_id=token.public_id)
+    step = request.POST.get("step") or request.GET.get("step") or "general"
+    if step not in ("general", "modules"):
+        step = "general"
+    origin = request.POST.get("origin") or request.GET.get("origin") or "list"
+    details_url = reverse("ui:token_details", args=[token.public_id])
+    next_url = safe_next(request, details_url if origin == "details" else reverse("ui:tokens"))
+    available = account_modules(access.account)
+    form: Any
+    status = 200
+    if request.method == "POST":
+        if step == "general":
+            form = GeneralForm(request.POST, request.FILES)
+        else:
+            form = ModulesForm(request.POST, available=available)
+        if form.is_valid():
+            changes: dict[str, Any] = {}
+            if step == "general":
+                changes["name"] = form.cleaned_data["name"]
+                changes["description"] = form.cleaned_data["description"]
+                if form.cleaned_data["logo"] is not None:
+                    changes["icon"] = logos.store(*form.cleaned_data["logo"])
+                elif request.POST.get("remove_logo"):
+                    changes["icon"] = ""
+            else:
+                changes["modules"] = form.chosen()
+            try:
+                updated = services.update_token(
+                    token=token, actor=access.actor, request=request_context(request), **changes
+                )
+            except ValidationFailed as exc:
+                for field, problems in exc.errors.items():
+                    for problem in problems:
+                        form.add_error(field if field in form.fields else None, problem)
+            except DomainError as exc:
+                messages.error(request, exc.message)
+                if is_htmx(request):
+                    return HttpResponseClientRedirect(next_url)
+                return redirect(next_url)
+            else:
+                text = f"API token {updated.name} has been saved."
+                if not is_htmx(request) or origin == "details":
+                    messages.success(request, text)
+                    if is_htmx(request):
+                        return HttpResponseClientRedirect(next_url)
+                    return redirect(next_url)
+                fresh = get_token(access, token.public_id)
+                response = render_row(request, access, fresh, next_url)
+                response["HX-Retarget"] = f"#token-{fresh.public_id}"
+                response["HX-Reswap"] = "outerHTML"
+                return vary_on_htmx(message_event(response, "success", text))
+        status = 400
+    elif step == "general":
+        form = GeneralForm(initial={"name": token.name, "description": token.description})
+    else:
+        form = ModulesForm(
+            initial={"modules": [m.public_id for m in token.modules.all()]}, available=available
+        )
+    context = {
+        "access": access,
+        "token": token,
+        "step": step,
+        "form": form,
+        "origin": origin,
+        "next": next_url,
+        "descriptions": {m.public_id: m.description for m in available},
+    }
+    template = "apitokens/edit.html"
+    if is_htmx(request):
+        template += "#dialog"
+    return vary_on_htmx(render(request, template, context, status=status))

@@ -1,0 +1,191 @@
+"""The account's audit trail page, the record dialog and the streaming download.
+
+Paging is keyset paging on ``(timestamp, id)``, the order of the ``audit_account_time`` index,
+so page 10,000 costs what page 1 costs (an OFFSET would walk every skipped row). The cursor
+is the last (or first) row's ``timestamp`` and ``id`` in the query string.
+
+``audit`` imports nothing from the other apps: the view gets the account and the access check
+from ``tokens_admin.ui``, the wiring layer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from django.contrib.auth.decorators import login_required
+from django.db.models import Q, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
+from django.shortcuts import render
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+from django.views.decorators.http import require_GET
+
+from audit import export
+from audit.models import AuditRecord, EventType
+from tokens_admin.ui import is_htmx, query_with, require_admin, vary_on_htmx
+
+PER_PAGE: Final = 25
+
+
+@dataclass(frozen=True)
+class Filters:
+    event: str
+    object: str
+    actor: str
+    date_from: str
+    date_to: str
+    errors: dict[str, str]
+
+    @classmethod
+    def from_query(cls, request: HttpRequest) -> Filters:
+        errors: dict[str, str] = {}
+        date_from = request.GET.get("from", "").strip()
+        date_to = request.GET.get("to", "").strip()
+        for key, value in (("from", date_from), ("to", date_to)):
+            if value and parse_date(value) is None:
+                errors[key] = "Enter a date like 2026-11-22."
+        return cls(
+            event=request.GET.get("event", "").strip()[:200],
+            object=request.GET.get("object", "").strip()[:32],
+            actor=request.GET.get("actor", "").strip()[:32],
+            date_from=date_from if "from" not in errors else "",
+            date_to=date_to if "to" not in errors else "",
+            errors=errors,
+        )
+
+    def apply(self, records: QuerySet[AuditRecord]) -> QuerySet[AuditRecord]:
+        if self.event:
+            records = records.filter(event_key=self.event)
+        if self.object:
+            records = records.filter(object_id=self.object)
+        if self.actor:
+            records = records.filter(actor_id=self.actor)
+        zone = timezone.get_current_timezone()
+        if self.date_from and (start := parse_date(self.date_from)):
+            records = records.filter(
+                timestamp__gte=datetime.combine(start, datetime.min.time(), tzinfo=zone)
+            )
+        if self.date_to and (end := parse_date(self.date_to)):
+            records = records.filter(
+                timestamp__lt=datetime.combine(
+                    end + timedelta(days=1), datetime.min.time(), tzinfo=zone
+                )
+            )
+        return records
+
+
+def account_records(account_public_id: str) -> QuerySet[AuditRecord]:
+    return AuditRecord.objects.filter(account_id=account_public_id).defer("prev_hash", "hash")
+
+
+def _cursor(raw: str) -> tuple[datetime, int] | None:
+    stamp, _, pk = raw.rpartition("_")
+    moment = parse_datetime(stamp)
+    if moment is None or not pk.isdigit():
+        return None
+    return moment, int(pk)
+
+
+def _cursor_of(entry: AuditRecord) -> str:
+    return f"{entry.timestamp.isoformat()}_{entry.pk}"
+
+
+@login_required
+@require_GET
+def audit_list(request: HttpRequest) -> HttpResponse:
+    access = require_admin(request)
+    filters = Filters.from_query(request)
+    records = filters.apply(account_records(access.account.public_id))
+    after = _cursor(request.GET.get("after", ""))
+    before = _cursor(request.GET.get("before", ""))
+    if before is not None:
+        moment, pk = before
+        window = list(
+            records.filter(Q(timestamp__gt=moment) | Q(timestamp=moment, pk__gt=pk)).order_by(
+                "timestamp", "id"
+            )[: PER_PAGE + 1]
+        )
+        has_newer = len(window) > PER_PAGE
+        rows = list(reversed(window[:PER_PAGE]))
+        has_older = True
+    else:
+        if after is not None:
+            moment, pk = after
+            records = records.filter(Q(timestamp__lt=moment) | Q(timestamp=moment, pk__lt=pk))
+        window = list(records.order_by("-timestamp", "-id")[: PER_PAGE + 1])
+        has_older = len(window) > PER_PAGE
+        rows = window[:PER_PAGE]
+        has_newer = after is not None
+    context: dict[str, Any] = {
+        "access": access,
+        "records": rows,
+        "filters": filters,
+        "event_types": list(EventType.objects.order_by("key").values_list("key", flat=True)),
+        "newest_url": query_with(request, after=None, before=None),
+        "older_url": query_with(request, after=_cursor_of(rows[-1]), before=None)
+        if rows and has_older
+        else "",
+        "newer_url": query_with(request, before=_cursor_of(rows[0]), after=None)
+        if rows and has_newer
+        else "",
+        "csv_url": "download/" + query_with(request, after=None, before=None, format="csv"),
+        "jsonl_url": "download/" + query_with(request, after=None, before=None, format="jsonl"),
+    }
+    template = "audit/list.html"
+    if is_htmx(request) and request.headers.get("HX-Target") == "audit-table":
+        template += "#table"
+    return vary_on_htmx(render(request, template, context))
+
+
+@login_required
+@require_GET
+def audit_record(request: HttpRequest, public_id: str) -> HttpResponse:
+    """ "View details": the whole record, its documents as formatted JSON."""
+    access = require_admin(request)
+    entry = account_records(access.account.public_id).filter(public_id=public_id).first()
+    if entry is None:
+        raise Http404("No such audit record.")
+    full = export.public_dict(entry)
+    context = {
+        "access": access,
+        "record": entry,
+        "documents_json": json.dumps(entry.documents, indent=2, ensure_ascii=False, sort_keys=True),
+        "record_json": json.dumps(full, indent=2, ensure_ascii=False),
+    }
+    template = "audit/record.html"
+    if is_htmx(request):
+        template += "#dialog"
+    return vary_on_htmx(render(request, template, context))
+
+
+@login_required
+@require_GET
+def audit_download(request: HttpRequest) -> HttpResponseBase:
+    """The filtered records as CSV or JSON Lines, streamed oldest first."""
+    access = require_admin(request)
+    fmt = request.GET.get("format", "csv")
+    if fmt not in export.FORMATS:
+        raise Http404("Unknown format.")
+    filters = Filters.from_query(request)
+    records = filters.apply(account_records(access.account.public_id)).order_by("timestamp", "id")
+    lines = export.FORMATS[fmt]
+
+    def stream() -> Iterator[str]:
+        with export.read_transaction():
+            yield from lines(records.iterator(chunk_size=export.CHUNK_SIZE))
+
+    stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
+    response = StreamingHttpResponse(
+        stream(),
+        content_type="text/csv; charset=utf-8" if fmt == "csv" else "application/x-ndjson",
+    )
+    response["Content-Disposition"] = (
+        f'attachment; filename="audit-{access.account.public_id}-{stamp}.{fmt}"'
+    )
+    response["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,155 @@
+from __future__ import annotations
+
+import pytest
+from django.test import Client, override_settings
+
+from accounts.models import Account, User
+from audit.models import AuditRecord
+from tests.factories import MembershipFactory
+from tests.ui.conftest import SecureClient, sign_in
+
+PASSWORD = "correct horse battery staple"
+
+
+def test_it_shows_the_sign_in_form(client: Client, db: None) -> None:
+    response = client.get("/signin/")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert ">Email<" in body
+    assert ">Password<" in body
+    assert "Sign in</button>" in body
+    assert response["Content-Security-Policy"].startswith("default-src 'self'")
+
+
+def test_it_redirects_anonymous_users_to_sign_in(client: Client, db: None) -> None:
+    response = client.get("/settings/api-tokens/")
+    assert response.status_code == 302
+    assert response["Location"] == "/signin/?next=/settings/api-tokens/"
+
+
+def test_it_signs_in_and_records_it(client: Client, alice: User, acme: Account) -> None:
+    response = client.post(
+        "/signin/",
+        {"email": "alice@acme.test", "password": PASSWORD, "next": "/settings/audit-trail/"},
+    )
+    assert response.status_code == 302
+    assert response["Location"] == "/settings/audit-trail/"
+    entry = AuditRecord.objects.get(event_key="platform.accounts.user.signed_in")
+    assert entry.actor_id == alice.public_id
+    assert entry.account_id == acme.public_id
+    assert client.get("/settings/api-tokens/").status_code == 200
+
+
+def test_it_refuses_a_wrong_password_and_records_it(client: Client, alice: User) -> None:
+    response = client.post("/signin/", {"email": "alice@acme.test", "password": "nope"})
+    assert response.status_code == 400
+    assert "The email or password is not correct." in response.content.decode()
+    entry = AuditRecord.objects.get(event_key="platform.accounts.user.sign_in_failed")
+    assert entry.object_id == alice.public_id
+    assert "nope" not in str(entry.documents) + entry.summary
+
+
+def test_it_does_not_follow_next_to_another_site(client: Client, alice: User) -> None:
+    response = client.post(
+        "/signin/", {"email": "alice@acme.test", "password": PASSWORD, "next": "https://evil.test/"}
+    )
+    assert response["Location"] == "/settings/api-tokens/"
+
+
+@override_settings(SIGNIN_FAILURE_LIMIT_EMAIL=3)
+def test_it_rate_limits_failed_sign_ins_per_email(client: Client, alice: User) -> None:
+    from accounts import ratelimit
+
+    ratelimit.reset_for_tests()
+    try:
+        for _ in range(3):
+            assert (
+                client.post("/signin/", {"email": "alice@acme.test", "password": "x"}).status_code
+                == 400
+            )
+        response = client.post("/signin/", {"email": "alice@acme.test", "password": PASSWORD})
+        assert response.status_code == 429
+        assert "Too many failed sign-in attempts" in response.content.decode()
+        assert int(response["Retry-After"]) > 0
+    finally:
+        ratelimit.reset_for_tests()
+
+
+@override_settings(SIGNIN_FAILURE_LIMIT_IP=2, SIGNIN_FAILURE_LIMIT_EMAIL=100)
+def test_it_rate_limits_failed_sign_ins_per_address(client: Client, alice: User, bob: User) -> None:
+    from accounts import ratelimit
+
+    ratelimit.reset_for_tests()
+    try:
+        client.post("/signin/", {"email": "nobody@acme.test", "password": "x"})
+        client.post("/signin/", {"email": "else@acme.test", "password": "x"})
+        response = client.post("/signin/", {"email": "bob@acme.test", "password": PASSWORD})
+        assert response.status_code == 429
+    finally:
+        ratelimit.reset_for_tests()
+
+
+def test_it_signs_out_with_a_post_only(client: Client, alice: User) -> None:
+    sign_in(client, alice)
+    assert client.get("/signout/").status_code == 405
+    response = client.post("/signout/")
+    assert response.status_code == 302
+    assert AuditRecord.objects.filter(event_key="platform.accounts.user.signed_out").count() == 1
+    assert client.get("/settings/api-tokens/").status_code == 302
+
+
+def test_it_enforces_csrf_on_sign_in_and_sign_out(alice: User) -> None:
+    strict = SecureClient(enforce_csrf_checks=True)
+    assert (
+        strict.post("/signin/", {"email": "alice@acme.test", "password": PASSWORD}).status_code
+        == 403
+    )
+    sign_in(strict, alice)
+    assert strict.post("/signout/").status_code == 403
+
+
+def test_it_switches_between_the_accounts_of_a_user(
+    client: Client, alice: User, acme: Account, globex: Account
+) -> None:
+    MembershipFactory(user=alice, account=globex, role="Administrator")
+    sign_in(client, alice, account=acme.public_id)
+    page = client.get("/settings/api-tokens/").content.decode()
+    assert 'name="account"' in page
+    assert "Globex" in page
+    response = client.post("/account/switch/", {"account": globex.public_id})
+    assert response.status_code == 302
+    assert client.session["ui_account"] == globex.public_id
+
+
+def test_it_refuses_to_switch_to_an_account_of_someone_else(
+    client: Client, alice: User, acme: Account, globex: Account
+) -> None:
+    sign_in(client, alice)
+    client.post("/account/switch/", {"account": globex.public_id})
+    assert client.session.get("ui_account") != globex.public_id
+
+
+def test_it_lets_an_operator_pick_any_account(
+    client: Client, olivia: User, acme: Account, globex: Account
+) -> None:
+    sign_in(client, olivia)
+    page = client.get("/account/pick/?q=acm")
+    assert page.status_code == 200
+    assert acme.public_id in page.content.decode()
+    assert globex.public_id not in page.content.decode()
+    partial = client.get("/account/pick/?q=glob", HTTP_HX_REQUEST="true").content.decode()
+    assert "<html" not in partial
+    assert globex.public_id in partial
+    client.post("/account/switch/", {"account": acme.public_id})
+    assert client.session["ui_account"] == acme.public_id
+    assert "Operations view" in client.get("/settings/api-tokens/").content.decode()
+
+
+@pytest.mark.parametrize("persona", ["alice", "bob", "charlie"])
+def test_it_refuses_the_account_picker_to_non_operators(
+    client: Client, persona: str, request: pytest.FixtureRequest
+) -> None:
+    sign_in(client, request.getfixturevalue(persona))
+    response = client.get("/account/pick/")
+    assert response.status_code == 403
+    assert "403" in response.content.decode()

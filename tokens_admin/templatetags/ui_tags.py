@@ -1,0 +1,44 @@
+"""Small presentation helpers for the admin templates."""
+
+from __future__ import annotations
+
+import zlib
+from datetime import datetime
+
+from django import template
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+register = template.Library()
+AVATAR_COLOURS = 8
+
+
+@register.filter
+def initials(name: str) -> str:
+    """ "CRM robot" -> "CR"; one word -> its first two letters."""
+    words = [w for w in str(name).split() if w[:1].isalnum()]
+    if not words:
+        return "?"
+    if len(words) == 1:
+        return words[0][:2].upper()
+    return (words[0][0] + words[1][0]).upper()
+
+
+@register.filter
+def avatar_colour(key: str) -> int:
+    """A stable colour class (0-7) per name, so one token keeps its colour everywhere."""
+    return zlib.crc32(str(key).encode()) % AVATAR_COLOURS
+
+
+@register.simple_tag
+def when(moment: datetime | None, empty: str = "—") -> SafeString:
+    """A <time> in UTC that static/js/app.js rewrites into the user's zone (UTC on hover)."""
+    if moment is None:
+        return format_html("{}", empty)
+    utc = moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+    return format_html(
+        '<time datetime="{}" title="{}" data-local>{}</time>',
+        moment.isoformat(),
+        utc,
+        moment.strftime("%d %b %Y, %H:%M UTC"),
+    )
