@@ -36,11 +36,12 @@ from tokens_admin.ui import (
     vary_on_htmx,
 )
 
+# Tab key: (label, URL name).
 TABS: Final = {
-    "general": "General",
-    "modules": "Modules",
-    "details": "Details",
-    "audit": "Audit trail",
+    "general": ("General", "ui:token_details"),
+    "modules": ("Modules", "ui:token_modules"),
+    "details": ("Details", "ui:token_details_tab"),
+    "audit": ("Audit trail", "ui:token_audit"),
 }
 TAB_AUDIT_LIMIT: Final = 50
 
@@ -85,15 +86,8 @@ def _tab_context(request: HttpRequest, access: Access, token: ApiToken, tab: str
         "token": token,
         "tab": tab,
         "tabs": [
-            (
-                key,
-                label,
-                reverse(
-                    f"ui:token_{key}" if key != "general" else "ui:token_details",
-                    args=[token.public_id],
-                ),
-            )
-            for key, label in TABS.items()
+            (key, label, reverse(url_name, args=[token.public_id]))
+            for key, (label, url_name) in TABS.items()
         ],
         "masked": mask(token.public_id),
         "api_endpoint": request.build_absolute_uri("/public/v1"),

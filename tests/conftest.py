@@ -34,21 +34,21 @@ def require_postgres() -> None:
 def _flush_around_audit_triggers(django_db_setup: Any, django_db_blocker: Any) -> Iterator[None]:
     """Transactional tests empty every table between tests; the append-only triggers would
     refuse that for the audit table, so the test flush (and only it) lifts them around itself."""
-    original = connection.ops.sql_flush
+    # Patched on the class, not on ``connection.ops``: a test that runs an event loop in its
+    # thread (Playwright's sync API) gets a connection object of its own.
+    operations = type(connection.ops)
+    original = operations.sql_flush
 
-    def sql_flush(style: Any, tables: Any, **kwargs: Any) -> list[str]:
-        statements = original(style, tables, **kwargs)
+    def sql_flush(self: Any, style: Any, tables: Any, **kwargs: Any) -> list[str]:
+        statements = original(self, style, tables, **kwargs)
         if triggers.TABLE not in tables:
             return statements
-        return [
-            *triggers.drop_sql(connection.vendor),
-            *statements,
-            *triggers.install_sql(connection.vendor),
-        ]
+        vendor = self.connection.vendor
+        return [*triggers.drop_sql(vendor), *statements, *triggers.install_sql(vendor)]
 
-    connection.ops.sql_flush = sql_flush  # type: ignore[method-assign]
+    operations.sql_flush = sql_flush  # type: ignore[method-assign]
     yield
-    connection.ops.sql_flush = original  # type: ignore[method-assign]
+    operations.sql_flush = original  # type: ignore[method-assign]
 
 
 @pytest.fixture(autouse=True)

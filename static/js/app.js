@@ -87,6 +87,7 @@
   function setup(root) {
     localTimes(root);
     root.querySelectorAll("[data-hide-with-js]").forEach(function (el) { el.hidden = true; });
+    root.querySelectorAll("[data-needs-js]").forEach(function (el) { el.hidden = false; });
   }
 
   document.addEventListener("click", function (event) {
@@ -103,18 +104,6 @@
       copyReveal(reveal);
       return;
     }
-    var toggle = target.closest("[data-secret-toggle]");
-    if (toggle) {
-      var box = toggle.closest("[data-secret]");
-      var value = box.querySelector("[data-secret-value]");
-      var masked = box.querySelector("[data-secret-masked]");
-      var showing = value.hidden;
-      value.hidden = !showing;
-      masked.hidden = showing;
-      toggle.textContent = showing ? "Hide" : "Show";
-      toggle.setAttribute("aria-pressed", showing ? "true" : "false");
-      return;
-    }
     var close = target.closest("[data-close-dialog]");
     if (close && dialog && dialog.open && dialog.contains(close)) {
       event.preventDefault();
@@ -125,6 +114,29 @@
     document.querySelectorAll("details[data-menu][open]").forEach(function (menu) {
       if (!menu.contains(target) || target.closest(".menu-list a")) menu.open = false;
     });
+  });
+
+  function focusables(root) {
+    return Array.prototype.filter.call(
+      root.querySelectorAll("a[href], button:not([disabled]), input:not([disabled]):not([type=hidden]), select:not([disabled]), textarea:not([disabled]), summary, [tabindex]:not([tabindex='-1'])"),
+      function (el) { return !el.hidden && el.getClientRects().length > 0; });
+  }
+
+  // A modal <dialog> keeps Tab and Shift+Tab inside itself (the browser would let focus
+  // escape to the address bar after the last control).
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Tab" || !dialog || !dialog.open) return;
+    var items = focusables(dialog);
+    if (!items.length) return;
+    var first = items[0], last = items[items.length - 1];
+    var inside = dialog.contains(document.activeElement);
+    if (event.shiftKey && (document.activeElement === first || !inside)) {
+      event.preventDefault();
+      last.focus();
+    } else if (!event.shiftKey && (document.activeElement === last || !inside)) {
+      event.preventDefault();
+      first.focus();
+    }
   });
 
   document.addEventListener("keydown", function (event) {

@@ -1,0 +1,162 @@
+"""The account's audit trail page: columns, filters, keyset paging, the record dialog and the
+streaming download, limited to the current account."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from accounts.models import Account, User
+from apitokens import services
+from audit.models import AuditRecord
+from audit.types import Actor
+from tests.factories import TokenFactory
+from tests.ui.conftest import htmx, sign_in
+
+URL = "/settings/audit-trail/"
+
+
+def rows(body: str) -> list[str]:
+    return re.findall(r'<tr id="record-(AUD-[\d-]+)"', body)
+
+
+def test_it_shows_every_column_of_the_account_only(
+    client: Client, alice: User, acme: Account, globex: Account
+) -> None:
+    mine = TokenFactory(account=acme, name="CRM robot")
+    theirs = TokenFactory(account=globex, name="Globex secret project")
+    sign_in(client, alice)
+    response = client.get(URL)
+    body = response.content.decode()
+    assert response.status_code == 200
+    for column in ("Date", "Object", "Object type", "Actor", "Tech details", "Summary", "Details"):
+        assert f'<th scope="col">{column}</th>' in body
+    assert mine.public_id in body
+    assert "View details" in body
+    assert theirs.public_id not in body
+    assert "Globex secret project" not in body
+
+
+def test_it_filters_by_event_object_actor_and_date(
+    client: Client, alice: User, acme: Account
+) -> None:
+    one = TokenFactory(account=acme, name="One")
+    two = TokenFactory(account=acme, name="Two")
+    actor = Actor(id=alice.public_id, name=alice.name, type="User")
+    services.disable_token(token=two, actor=actor)
+    sign_in(client, alice)
+    by_object = client.get(URL, {"object": one.public_id}).content.decode()
+    assert set(rows(by_object)) == set(
+        AuditRecord.objects.filter(object_id=one.public_id).values_list("public_id", flat=True)
+    )
+    by_event = client.get(
+        URL, {"event": "platform.accounts.api_token.status_changed"}
+    ).content.decode()
+    assert len(rows(by_event)) == 1
+    assert two.public_id in by_event
+    by_actor = client.get(URL, {"actor": alice.public_id}).content.decode()
+    assert len(rows(by_actor)) == 1
+    today = AuditRecord.objects.latest("id").timestamp.date().isoformat()
+    assert len(rows(client.get(URL, {"from": today, "to": today}).content.decode())) >= 3
+    assert rows(client.get(URL, {"to": "2000-01-01"}).content.decode()) == []
+    bad = client.get(URL, {"from": "yesterday"})
+    assert bad.status_code == 200
+    assert "Enter a date like" in bad.content.decode()
+
+
+def test_it_pages_by_keyset_both_ways(client: Client, alice: User, acme: Account) -> None:
+    token = TokenFactory(account=acme)
+    for _ in range(14):  # 1 created + 28 status changes = 29 records
+        services.disable_token(token=token, actor=Actor.system())
+        services.enable_token(token=token, actor=Actor.system())
+    sign_in(client, alice)
+    first = client.get(URL).content.decode()
+    newest = rows(first)
+    assert len(newest) == 25
+    older = re.search(r'href="(\?[^"]*after=[^"]+)"[^>]*rel="next"', first)
+    assert older is not None
+    second = client.get(URL + older.group(1).replace("&amp;", "&")).content.decode()
+    assert len(rows(second)) == 4
+    assert not set(rows(second)) & set(newest)
+    newer = re.search(r'href="(\?[^"]*before=[^"]+)"[^>]*rel="prev"', second)
+    assert newer is not None
+    back = client.get(URL + newer.group(1).replace("&amp;", "&")).content.decode()
+    assert rows(back) == newest
+    ordered = list(
+        AuditRecord.objects.filter(account_id=acme.public_id)
+        .order_by("-timestamp", "-id")
+        .values_list("public_id", flat=True)
+    )
+    assert newest + rows(second) == ordered
+
+
+def test_deep_pages_cost_the_same_queries(client: Client, alice: User, acme: Account) -> None:
+    token = TokenFactory(account=acme)
+    for _ in range(30):
+        services.disable_token(token=token, actor=Actor.system())
+        services.enable_token(token=token, actor=Actor.system())
+    sign_in(client, alice)
+    client.get(URL)
+    with CaptureQueriesContext(connection) as first:
+        page = client.get(URL).content.decode()
+    cursor = re.search(r'href="(\?[^"]*after=[^"]+)"', page)
+    assert cursor is not None
+    with CaptureQueriesContext(connection) as deeper:
+        client.get(URL + cursor.group(1).replace("&amp;", "&"))
+    assert len(deeper) == len(first)
+    assert not any("OFFSET" in q["sql"].upper() for q in deeper.captured_queries)
+
+
+def test_it_answers_htmx_with_only_the_table(client: Client, alice: User, acme: Account) -> None:
+    TokenFactory(account=acme)
+    sign_in(client, alice)
+    response = client.get(URL, **htmx(HX_Target="audit-table"))
+    body = response.content.decode()
+    assert "<html" not in body
+    assert body.lstrip().startswith('<div id="audit-table"')
+    assert body.count('id="audit-table"') == 1
+
+
+def test_view_details_shows_the_documents_as_json(
+    client: Client, alice: User, acme: Account, globex: Account
+) -> None:
+    token = TokenFactory(account=acme, name="CRM robot", modules=["MOD-1756"])
+    entry = AuditRecord.objects.get(object_id=token.public_id)
+    sign_in(client, alice)
+    dialog = client.get(f"{URL}{entry.public_id}/", **htmx())
+    body = dialog.content.decode()
+    assert "<html" not in body
+    assert "Documents" in body
+    assert "&quot;name&quot;: &quot;CRM robot&quot;" in body
+    assert token.plain_value not in body
+    other = TokenFactory(account=globex)
+    foreign = AuditRecord.objects.get(object_id=other.public_id)
+    assert client.get(f"{URL}{foreign.public_id}/").status_code == 404
+
+
+def test_it_downloads_the_filtered_records_as_csv_and_jsonl(
+    client: Client, alice: User, acme: Account, globex: Account
+) -> None:
+    one = TokenFactory(account=acme, name="One")
+    TokenFactory(account=acme, name="Two")
+    TokenFactory(account=globex, name="Globex secret project")
+    sign_in(client, alice)
+    response = client.get(f"{URL}download/", {"format": "csv", "object": one.public_id})
+    assert response.status_code == 200
+    assert response.streaming
+    assert response["Content-Type"].startswith("text/csv")
+    assert "attachment;" in response["Content-Disposition"]
+    text = b"".join(response.streaming_content).decode()
+    table = list(csv.DictReader(io.StringIO(text)))
+    assert [r["object.id"] for r in table] == [one.public_id]
+    lines = client.get(f"{URL}download/", {"format": "jsonl"})
+    records = [json.loads(line) for line in b"".join(lines.streaming_content).splitlines()]
+    assert len(records) == AuditRecord.objects.filter(account_id=acme.public_id).count()
+    assert "Globex secret project" not in json.dumps(records)
+    assert client.get(f"{URL}download/", {"format": "xml"}).status_code == 404

@@ -1,0 +1,251 @@
+"""The Add API token wizard and the Edit dialog, through Django's test client: each step, the
+signed state, validation next to fields, logo checks, htmx fragments and full pages."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from django.test import Client
+from PIL import Image
+
+from accounts.models import Account, User
+from apitokens.models import ApiToken
+from apitokens.secrets import parse_value
+from audit.models import AuditRecord
+from tests.factories import TokenFactory
+from tests.ui.conftest import htmx, sign_in
+
+ADD = "/settings/api-tokens/add/"
+
+
+def state_of(body: str) -> str:
+    found = re.search(r'name="state" value="([^"]+)"', body)
+    assert found is not None
+    return found.group(1)
+
+
+def png(size: tuple[int, int] = (32, 32)) -> io.BytesIO:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (10, 120, 200)).save(buffer, format="PNG")
+    buffer.seek(0)
+    buffer.name = "logo.png"
+    return buffer
+
+
+def walk_to_overview(client: Client, **general: object) -> str:
+    first = client.get(ADD).content.decode()
+    data = {"state": state_of(first), "step": "general", "name": "CRM robot", **general}
+    modules = client.post(ADD, data).content.decode()
+    assert "Search modules" in modules
+    overview = client.post(
+        ADD,
+        {"state": state_of(modules), "step": "modules", "modules": ["MOD-1756", "MOD-4525"]},
+    ).content.decode()
+    assert "Overview" in overview
+    return overview
+
+
+def test_it_walks_the_wizard_and_shows_the_value_once(
+    client: Client, alice: User, acme: Account
+) -> None:
+    sign_in(client, alice)
+    page = client.get(ADD)
+    body = page.content.decode()
+    assert page.status_code == 200
+    assert 'placeholder="Enter API token name"' in body
+    assert 'placeholder="Enter description"' in body
+    assert "Max file size is 5MB. Supported file types are .jpg &amp; .png" in body
+    overview = walk_to_overview(client, description="")
+    assert "Access Management" in overview
+    assert "Billing" in overview
+    assert "<dt>Description</dt><dd>—</dd>" in overview
+    assert not ApiToken.objects.exists()
+    done = client.post(ADD, {"state": state_of(overview), "step": "overview", "nav": "add"})
+    summary = done.content.decode()
+    assert done.status_code == 201
+    assert done["Cache-Control"] == "no-store"
+    assert "This API token has been created successfully." in summary
+    assert "Click view details below to go to the API token details page." in summary
+    token = ApiToken.objects.get()
+    value = re.search(r"data-secret-value>([^<]+)<", summary)
+    assert value is not None
+    assert parse_value(value.group(1)).token_id == token.public_id
+    assert sorted(token.modules.values_list("public_id", flat=True)) == ["MOD-1756", "MOD-4525"]
+    created = AuditRecord.objects.get(event_key="platform.accounts.api_token.created")
+    assert created.actor_id == alice.public_id
+    assert value.group(1) not in str(created.documents)
+    # The value is in no later page.
+    details = client.get(f"/settings/api-tokens/{token.public_id}/").content.decode()
+    assert value.group(1) not in details
+
+
+def test_it_goes_back_without_losing_what_was_entered(client: Client, alice: User) -> None:
+    sign_in(client, alice)
+    overview = walk_to_overview(client, description="Nightly")
+    back = client.post(ADD, {"state": state_of(overview), "step": "overview", "nav": "back"})
+    body = back.content.decode()
+    assert re.search(r'value="MOD-1756"[^>]*checked', body)
+    assert not re.search(r'value="MOD-9042"[^>]*checked', body)
+    general = client.post(
+        ADD,
+        {"state": state_of(body), "step": "modules", "nav": "back", "modules": ["MOD-1756"]},
+    ).content.decode()
+    assert 'value="CRM robot"' in general
+    assert "Nightly" in general
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [("", "API token name is required."), ("bad<name>", "letters"), ("x" * 201, "200")],
+)
+def test_it_shows_name_errors_next_to_the_field(
+    client: Client, alice: User, name: str, message: str
+) -> None:
+    sign_in(client, alice)
+    first = client.get(ADD).content.decode()
+    response = client.post(ADD, {"state": state_of(first), "step": "general", "name": name})
+    body = response.content.decode()
+    assert response.status_code == 400
+    assert 'class="field has-error"' in body
+    assert message in body
+    assert not ApiToken.objects.exists()
+
+
+def test_it_refuses_a_tampered_state(client: Client, alice: User) -> None:
+    sign_in(client, alice)
+    overview = walk_to_overview(client)
+    forged = state_of(overview)[:-4] + "AAAA"
+    response = client.post(ADD, {"state": forged, "step": "overview", "nav": "add"})
+    assert response.status_code == 200
+    assert "The form expired" in response.content.decode()
+    assert not ApiToken.objects.exists()
+
+
+def test_it_refuses_a_module_the_account_does_not_have(client: Client, alice: User) -> None:
+    sign_in(client, alice)
+    first = client.get(ADD).content.decode()
+    modules = client.post(ADD, {"state": state_of(first), "step": "general", "name": "X"})
+    # Catalog Management is for Vendor and Operations accounts: not offered to a Client.
+    assert "MOD-8352" not in modules.content.decode()
+    response = client.post(
+        ADD, {"state": state_of(modules.content.decode()), "step": "modules", "modules": "MOD-8352"}
+    )
+    assert response.status_code == 400
+    assert "MOD-8352" in response.content.decode()
+
+
+def test_it_stores_a_real_logo_under_a_random_name(client: Client, alice: User) -> None:
+    sign_in(client, alice)
+    first = client.get(ADD).content.decode()
+    modules = client.post(
+        ADD, {"state": state_of(first), "step": "general", "name": "Logo bot", "logo": png()}
+    ).content.decode()
+    overview = client.post(ADD, {"state": state_of(modules), "step": "modules"}).content.decode()
+    icon = re.search(r'<img src="(/media/logos/[^"]+)"', overview)
+    assert icon is not None
+    assert "logo" not in icon.group(1).rsplit("/", 1)[1].removesuffix(".png")
+    client.post(ADD, {"state": state_of(overview), "step": "overview", "nav": "add"})
+    assert ApiToken.objects.get().icon == icon.group(1)
+    served = client.get(icon.group(1))
+    assert served.status_code == 200
+    assert served["Content-Type"] == "image/png"
+    assert served["X-Content-Type-Options"] == "nosniff"
+    assert b"".join(served.streaming_content).startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize(
+    ("content", "filename", "message"),
+    [
+        (b"GIF89a" + b"\x00" * 20, "logo.png", "not a valid .jpg or .png image"),
+        (b"%PDF-1.4", "logo.pdf", "Supported file types are .jpg &amp; .png"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, "logo.png", "not a valid .jpg or .png image"),
+    ],
+)
+def test_it_refuses_what_is_not_a_jpg_or_png(
+    client: Client, alice: User, content: bytes, filename: str, message: str
+) -> None:
+    sign_in(client, alice)
+    first = client.get(ADD).content.decode()
+    upload = io.BytesIO(content)
+    upload.name = filename
+    response = client.post(
+        ADD, {"state": state_of(first), "step": "general", "name": "Logo bot", "logo": upload}
+    )
+    assert response.status_code == 400
+    assert message in response.content.decode()
+
+
+def test_it_refuses_an_image_with_too_many_pixels(client: Client, alice: User) -> None:
+    sign_in(client, alice)
+    first = client.get(ADD).content.decode()
+    response = client.post(
+        ADD,
+        {"state": state_of(first), "step": "general", "name": "Big", "logo": png((5000, 10))},
+    )
+    assert response.status_code == 400
+    assert "at most 4096 by 4096 pixels" in response.content.decode()
+
+
+def test_it_answers_htmx_with_the_wizard_fragment(client: Client, alice: User) -> None:
+    sign_in(client, alice)
+    response = client.get(ADD, **htmx())
+    body = response.content.decode()
+    assert "<html" not in body
+    assert body.lstrip().startswith('<form class="wizard" id="wizard"')
+    assert "HX-Request" in response["Vary"]
+
+
+def test_edit_saves_general_and_modules_separately(
+    client: Client, alice: User, acme: Account
+) -> None:
+    token = TokenFactory(account=acme, name="CRM robot", description="Old", modules=["MOD-1756"])
+    sign_in(client, alice)
+    url = f"/settings/api-tokens/{token.public_id}/edit/"
+    general = client.get(url).content.decode()
+    assert 'value="CRM robot"' in general
+    assert re.search(r">\s*Old</textarea>", general)
+    assert "Save" in general
+    modules = client.get(f"{url}?step=modules").content.decode()
+    assert 'value="MOD-1756"' in modules
+    response = client.post(url, {"step": "modules", "modules": ["MOD-4525"], "origin": "details"})
+    assert response.status_code == 302
+    assert response["Location"] == f"/settings/api-tokens/{token.public_id}/"
+    token.refresh_from_db()
+    assert list(token.modules.values_list("public_id", flat=True)) == ["MOD-4525"]
+    assert (token.name, token.description) == ("CRM robot", "Old")
+    update = AuditRecord.objects.filter(event_key="platform.accounts.api_token.updated").get()
+    assert update.actor_id == alice.public_id
+    assert "modules" in update.documents["changes"]
+    client.post(url, {"step": "general", "name": "CRM robot 2", "description": "New"})
+    token.refresh_from_db()
+    assert (token.name, token.description, token.status) == ("CRM robot 2", "New", "Active")
+
+
+def test_edit_from_the_list_swaps_the_row_for_htmx(
+    client: Client, alice: User, acme: Account
+) -> None:
+    token = TokenFactory(account=acme, name="CRM robot")
+    sign_in(client, alice)
+    response = client.post(
+        f"/settings/api-tokens/{token.public_id}/edit/",
+        {"step": "general", "name": "Renamed", "origin": "list"},
+        **htmx(),
+    )
+    assert response.status_code == 200
+    assert response["HX-Retarget"] == f"#token-{token.public_id}"
+    assert response.content.decode().lstrip().startswith(f'<tr id="token-{token.public_id}"')
+    assert "Renamed" in response.content.decode()
+
+
+def test_edit_refuses_a_deleted_token(client: Client, olivia: User, acme: Account) -> None:
+    token = TokenFactory(account=acme, deleted=True)
+    sign_in(client, olivia, account=acme.public_id)
+    response = client.post(
+        f"/settings/api-tokens/{token.public_id}/edit/", {"step": "general", "name": "Back"}
+    )
+    assert response.status_code == 302
+    token.refresh_from_db()
+    assert token.name != "Back"
+    assert not AuditRecord.objects.filter(event_key="platform.accounts.api_token.updated").exists()
