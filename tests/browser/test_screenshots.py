@@ -123,7 +123,7 @@ def take_all(new_page: Any, world: World, token_id: str, folder: Path, width: in
     expect(page.locator("#token-value [data-secret-value]")).to_be_visible()
     # The picture must not carry a real value: blank it before the shot.
     page.locator("#token-value [data-secret-value]").evaluate(
-        "el => el.textContent = el.textContent.slice(0, 19) + 'x'.repeat(64)"
+        "el => el.textContent = el.textContent.slice(0, 18) + 'x'.repeat(64)"
     )
     shots.append(shoot(page, folder, "details-value-shown", full=False))
 
