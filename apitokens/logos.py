@@ -4,6 +4,8 @@ An upload is decoded with Pillow, never trusted by its name or its Content-Type:
 parse as PNG or JPEG, ``verify()`` must pass, and the pixel count must stay under a bound so a
 tiny file that decompresses into gigabytes (a "decompression bomb") is refused before it is
 decoded. The stored name is random, so it says nothing about the uploader and cannot collide.
+Logos live in a folder per account (``logos/ACC-…/``) and are served only to that account's
+administrators (and operators acting on it), like every other object of an account.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ MAX_PIXELS: Final = MAX_SIDE * MAX_SIDE
 FORMATS: Final = {"PNG": ("png", "image/png"), "JPEG": ("jpg", "image/jpeg")}
 EXTENSIONS: Final = (".png", ".jpg", ".jpeg")
 NAME_RE: Final = re.compile(r"^[A-Za-z0-9_-]{20,64}\.(png|jpg)$")
+ACCOUNT_RE: Final = re.compile(r"^ACC-\d{4}-\d{4}$")
 CONTENT_TYPES: Final = {"png": "image/png", "jpg": "image/jpeg"}
 HINT: Final = "Max file size is 5MB. Supported file types are .jpg & .png"
 URL_PREFIX: Final = "/media/logos/"
@@ -81,23 +84,22 @@ def _verify(data: bytes) -> str:
     return FORMATS[fmt][0]
 
 
-def store(data: bytes, extension: str) -> str:
-    """Write a checked logo under a random name; returns the URL path kept on the token."""
-    folder = logo_dir()
+def store(data: bytes, extension: str, *, account_id: str) -> str:
+    """Write a checked logo of an account under a random name; returns the URL path kept on
+    the token (``/media/logos/ACC-…/<name>``)."""
+    if not ACCOUNT_RE.match(account_id):
+        raise ValueError(f"not an account id: {account_id!r}")
+    folder = logo_dir() / account_id
     folder.mkdir(parents=True, exist_ok=True)
     name = f"{secrets.token_urlsafe(24)}.{extension}"
     with (folder / name).open("xb") as handle:
         handle.write(data)
-    return URL_PREFIX + name
+    return f"{URL_PREFIX}{account_id}/{name}"
 
 
-def path_for(name: str) -> Path | None:
-    """The file of a stored logo, or None for a name we could not have generated."""
-    if not NAME_RE.match(name):
+def path_for(account_id: str, name: str) -> Path | None:
+    """The file of a stored logo, or None for a path we could not have generated."""
+    if not ACCOUNT_RE.match(account_id) or not NAME_RE.match(name):
         return None
-    path = logo_dir() / name
+    path = logo_dir() / account_id / name
     return path if path.is_file() else None
-
-
-def is_logo_url(icon: str) -> bool:
-    return icon.startswith(URL_PREFIX) and bool(NAME_RE.match(icon[len(URL_PREFIX) :]))

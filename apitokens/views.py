@@ -260,9 +260,11 @@ def token_action(request: HttpRequest, public_id: str, action: str) -> HttpRespo
 
 @login_required
 @require_GET
-def logo(request: HttpRequest, name: str) -> HttpResponseBase:
-    """A stored logo, with its real content type; never sniffed, never run as anything else."""
-    path = logos.path_for(name)
+def logo(request: HttpRequest, account_id: str, name: str) -> HttpResponseBase:
+    """A stored logo of the current account, with its real content type; never sniffed, never
+    run as anything else. Another account's logo answers 404, like its tokens."""
+    access = require_admin(request)
+    path = logos.path_for(account_id, name) if account_id == access.account.public_id else None
     if path is None:
         raise Http404("No such logo.")
     extension = name.rsplit(".", 1)[-1]

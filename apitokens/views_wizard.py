@@ -105,7 +105,7 @@ def token_add(request: HttpRequest) -> HttpResponse:
         state["description"] = general.cleaned_data["description"]
         if general.cleaned_data["logo"] is not None:
             data, extension = general.cleaned_data["logo"]
-            state["icon"] = logos.store(data, extension)
+            state["icon"] = logos.store(data, extension, account_id=access.account.public_id)
         elif request.POST.get("remove_logo"):
             state["icon"] = ""
         return _render_wizard(request, access, step="modules", state=state)
@@ -195,7 +195,9 @@ def token_edit(request: HttpRequest, public_id: str) -> HttpResponse:
                 changes["name"] = form.cleaned_data["name"]
                 changes["description"] = form.cleaned_data["description"]
                 if form.cleaned_data["logo"] is not None:
-                    changes["icon"] = logos.store(*form.cleaned_data["logo"])
+                    changes["icon"] = logos.store(
+                        *form.cleaned_data["logo"], account_id=access.account.public_id
+                    )
                 elif request.POST.get("remove_logo"):
                     changes["icon"] = ""
             else:

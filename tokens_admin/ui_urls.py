@@ -59,5 +59,5 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("settings/audit-trail/", audit_views.audit_list, name="audit"),
     path("settings/audit-trail/download/", audit_views.audit_download, name="audit_download"),
     path("settings/audit-trail/<aud:public_id>/", audit_views.audit_record, name="audit_record"),
-    path("media/logos/<str:name>", views.logo, name="logo"),
+    path("media/logos/<str:account_id>/<str:name>", views.logo, name="logo"),
 ]

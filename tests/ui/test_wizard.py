@@ -34,6 +34,13 @@ def png(size: tuple[int, int] = (32, 32)) -> io.BytesIO:
     return buffer
 
 
+def close_file(response: object) -> None:
+    """A WSGI server closes a FileResponse's file; the test client leaves that to the test
+    (``response.close()`` would also close the test's database connection)."""
+    for close in getattr(response, "_resource_closers", []):
+        close()
+
+
 def walk_to_overview(client: Client, **general: object) -> str:
     first = client.get(ADD).content.decode()
     data = {"state": state_of(first), "step": "general", "name": "CRM robot", **general}
@@ -143,8 +150,9 @@ def test_it_stores_a_real_logo_under_a_random_name(client: Client, alice: User) 
         ADD, {"state": state_of(first), "step": "general", "name": "Logo bot", "logo": png()}
     ).content.decode()
     overview = client.post(ADD, {"state": state_of(modules), "step": "modules"}).content.decode()
-    icon = re.search(r'<img src="(/media/logos/[^"]+)"', overview)
+    icon = re.search(r'<img src="(/media/logos/([^/"]+)/[^"]+)"', overview)
     assert icon is not None
+    assert icon.group(2) == alice.memberships.get().account.public_id
     assert "logo" not in icon.group(1).rsplit("/", 1)[1].removesuffix(".png")
     client.post(ADD, {"state": state_of(overview), "step": "overview", "nav": "add"})
     assert ApiToken.objects.get().icon == icon.group(1)
@@ -153,6 +161,34 @@ def test_it_stores_a_real_logo_under_a_random_name(client: Client, alice: User) 
     assert served["Content-Type"] == "image/png"
     assert served["X-Content-Type-Options"] == "nosniff"
     assert b"".join(served.streaming_content).startswith(b"\x89PNG")
+    close_file(served)
+
+
+def test_a_logo_is_served_only_within_its_account(
+    client: Client, alice: User, bob: User, charlie: User, olivia: User, acme: Account
+) -> None:
+    sign_in(client, alice)
+    first = client.get(ADD).content.decode()
+    modules = client.post(
+        ADD, {"state": state_of(first), "step": "general", "name": "Logo bot", "logo": png()}
+    ).content.decode()
+    overview = client.post(ADD, {"state": state_of(modules), "step": "modules"}).content.decode()
+    icon = re.search(r'<img src="(/media/logos/[^"]+)"', overview)
+    assert icon is not None
+    url = icon.group(1)
+
+    def status(visitor: Client, path: str = url) -> int:
+        response = visitor.get(path, secure=True)
+        close_file(response)
+        return int(response.status_code)
+
+    assert status(client) == 200
+    assert status(sign_in(Client(), charlie)) == 404
+    assert status(sign_in(Client(), bob)) == 403
+    assert status(sign_in(Client(), olivia, account=acme.public_id)) == 200
+    assert status(Client()) == 302
+    assert client.get(url.replace(acme.public_id, "ACC-0000-0000")).status_code == 404
+    assert client.get("/media/logos/../../dev-secrets.json").status_code == 404
 
 
 @pytest.mark.parametrize(
