@@ -7,9 +7,11 @@ from typing import Any
 
 from django import forms
 from django.core.files.uploadedfile import UploadedFile
+from django.http import QueryDict
 
 from accounts.models import Account, Module
 from apitokens import logos, services
+from apitokens import secrets as token_secrets
 
 
 class GeneralForm(forms.Form):
@@ -38,6 +40,19 @@ class GeneralForm(forms.Form):
         if errors:
             raise forms.ValidationError(errors["name"])
         return name
+
+    def clean_description(self) -> str:
+        description: str = self.cleaned_data["description"]
+        errors = services.validate_fields(description=description)
+        if errors:
+            if token_secrets.contains_value(description):
+                # The form is shown again with the error: never with the value in it.
+                data = QueryDict(mutable=True)
+                data.update(self.data)
+                data[self.add_prefix("description")] = token_secrets.replace_values(description)
+                self.data = data
+            raise forms.ValidationError(errors["description"])
+        return description
 
     def clean_logo(self) -> tuple[bytes, str] | None:
         upload = self.cleaned_data.get("logo")

@@ -88,6 +88,17 @@ def find_values(text: str) -> list[str]:
     return [m.group(0) for m in VALUE_SCAN_RE.finditer(text) if parse_value(m.group(0))]
 
 
+def contains_value(text: str) -> bool:
+    """Does ``text`` hold a checksum-valid value anywhere, even glued to other characters?
+    (Stored text and URLs must never carry one.)"""
+    return any(parse_value(m.group(0)) for m in VALUE_RE.finditer(text))
+
+
+def replace_values(text: str) -> str:
+    """``text`` with every checksum-valid value replaced by its token id."""
+    return VALUE_RE.sub(lambda m: m.group(1) if parse_value(m.group(0)) else m.group(0), text)
+
+
 def digest(value: str, pepper: bytes) -> str:
     """HMAC-SHA256 of the value keyed with the server-side pepper, as 64 hex characters."""
     return hmac.new(pepper, value.encode("ascii"), hashlib.sha256).hexdigest()

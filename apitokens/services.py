@@ -99,8 +99,14 @@ def snapshot(token: ApiToken, modules: Sequence[Module] | None = None) -> dict[s
     }
 
 
+VALUE_REFUSED: Final = "Must not contain an API token value; keep values out of stored text."
+
+
 def validate_fields(
-    *, name: str | _Unset = UNSET, description: str | _Unset = UNSET
+    *,
+    name: str | _Unset = UNSET,
+    description: str | _Unset = UNSET,
+    icon: str | _Unset = UNSET,
 ) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
     if not isinstance(name, _Unset):
@@ -108,12 +114,17 @@ def validate_fields(
             errors["name"] = ["API token name is required."]
         elif len(name) > NAME_MAX:
             errors["name"] = [f"API token name must be at most {NAME_MAX} characters."]
-        elif not NAME_RE.match(name):
+        elif not NAME_RE.fullmatch(name):
             errors["name"] = [
                 "API token name may contain letters, digits, spaces and - . ' \" only."
             ]
-    if not isinstance(description, _Unset) and len(description) > DESCRIPTION_MAX:
-        errors["description"] = [f"Description must be at most {DESCRIPTION_MAX} characters."]
+    if not isinstance(description, _Unset):
+        if len(description) > DESCRIPTION_MAX:
+            errors["description"] = [f"Description must be at most {DESCRIPTION_MAX} characters."]
+        elif token_secrets.contains_value(description):
+            errors["description"] = [VALUE_REFUSED]
+    if not isinstance(icon, _Unset) and token_secrets.contains_value(icon):
+        errors["icon"] = [VALUE_REFUSED]
     return errors
 
 
@@ -158,7 +169,7 @@ def create_token(
     request: RequestContext | None = None,
 ) -> CreatedToken:
     """Create an Active token; the value is returned once and kept only encrypted."""
-    errors = validate_fields(name=name, description=description)
+    errors = validate_fields(name=name, description=description, icon=icon)
     if errors:
         raise ValidationFailed(errors)
     pepper = settings.TOKEN_PEPPER
@@ -217,7 +228,7 @@ def update_token(
     request: RequestContext | None = None,
 ) -> ApiToken:
     """Change only the fields given. Allowed in Active and Disabled; never changes status."""
-    errors = validate_fields(name=name, description=description)
+    errors = validate_fields(name=name, description=description, icon=icon)
     if errors:
         raise ValidationFailed(errors)
     with transaction.atomic():

@@ -8,6 +8,8 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 
+from tokens_admin.logging import redact_credentials
+
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 TYPE_BASE = "https://tokens-admin.dev/problems/"
 
@@ -24,16 +26,21 @@ def problem(
     """A problem response. ``kind`` names the type (``https-required``); it defaults to the
     status's reason phrase in kebab case (``not-found``)."""
     phrase = HTTPStatus(status).phrase
+    # A detail may quote what the caller sent (a path, a field name); a token value in it is
+    # blanked, so an error never hands a credential back or into a proxy's response log.
     body: dict[str, Any] = {
         "type": TYPE_BASE + (kind or phrase.lower().replace(" ", "-").replace("'", "")),
         "title": phrase,
         "status": status,
-        "detail": detail,
-        "instance": request.path,
+        "detail": redact_credentials(detail),
+        "instance": redact_credentials(request.path),
         "traceId": getattr(request, "trace_id", ""),
     }
     if errors:
-        body["errors"] = errors
+        body["errors"] = {
+            redact_credentials(field): [redact_credentials(m) for m in messages]
+            for field, messages in errors.items()
+        }
     response = HttpResponse(json.dumps(body), status=status, content_type=PROBLEM_CONTENT_TYPE)
     for name, value in (headers or {}).items():
         response[name] = value

@@ -105,6 +105,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "tokens_admin.middleware.RequestContextMiddleware",
+    "tokens_admin.middleware.NoTokenValuesInUrlsMiddleware",
     # Before sessions: API requests never touch the session store.
     "apitokens.middleware.BearerAuthMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

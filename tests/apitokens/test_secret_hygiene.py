@@ -35,7 +35,7 @@ def test_it_keeps_the_value_digest_and_ciphertext_out_of_logs_and_audit(acme, ca
     value = token.plain_value
     services.update_token(
         token=token,
-        description=f"do not paste {value} here",
+        description="rotated by the canary test",
         modules=list(Module.objects.filter(public_id="MOD-4525")),
         actor=actor,
         request=request,

@@ -1,5 +1,5 @@
 """The authorization matrix: every URL of the project (read from Django's URL resolver, so a
-new URL without an expectation fails) × every method × every kind of caller × objects of
+new URL without an expectation fails) x every method x every kind of caller x objects of
 account A and of account B.
 
 Callers: anonymous; bob (Member of A); alice (Administrator of A); charlie (Administrator of
