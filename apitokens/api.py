@@ -9,11 +9,11 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 
-from accounts.errors import AccountNotFound, ModuleNotFound
+from accounts.errors import AccountNotFound
 from accounts.models import Account, Module
 from apitokens import secrets as token_secrets
 from apitokens import services
-from apitokens.errors import TokenNotFound
+from apitokens.errors import ModuleNotEnabled, TokenNotFound
 from apitokens.models import ApiToken, TokenStatus
 from tokens_admin.api import (
     Principal,
@@ -209,7 +209,9 @@ def _modules_from(data: dict[str, Any]) -> list[Module]:
     found = {m.public_id: m for m in Module.objects.filter(public_id__in=ids)}
     unknown = [i for i in ids if i not in found]
     if unknown:
-        raise ModuleNotFound(f"Module {', '.join(unknown)} was not found.")
+        # Not a 404: the URL's token exists; a module that does not exist is simply not one
+        # enabled for the account (the same 409 as a module the account lacks).
+        raise ModuleNotEnabled(unknown)
     return [found[i] for i in dict.fromkeys(ids)]
 
 
@@ -238,7 +240,7 @@ def _account_id(data: dict[str, Any]) -> str | None:
         return None
     raw = data["account"]
     account_id = raw.get("id") if isinstance(raw, dict) else None
-    if not isinstance(account_id, str) or not ACCOUNT_ID_RE.match(account_id):
+    if not isinstance(account_id, str) or not ACCOUNT_ID_RE.fullmatch(account_id):
         raise ValidationFailed({"account": ['Expected {"id": "ACC-NNNN-NNNN"}.']})
     return account_id
 
@@ -340,7 +342,9 @@ def update_token(request: HttpRequest, principal: Principal, token_id: str) -> H
 def delete_token(request: HttpRequest, principal: Principal, token_id: str) -> HttpResponse:
     token = _get_visible(principal, token_id)
     services.delete_token(token=token, actor=principal.actor(), request=request_context(request))
-    return api_headers(HttpResponse(status=204))
+    response = HttpResponse(status=204)
+    del response["Content-Type"]  # no body: Django's default text/html would be a lie
+    return api_headers(response)
 
 
 def _transition(action: str) -> Any:

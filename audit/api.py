@@ -9,7 +9,7 @@ import re
 from typing import Any
 
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 
 from audit.export import public_dict
@@ -33,6 +33,7 @@ from tokens_admin.rql import Compiler, Field, Resource
 
 WRITERS = Scope(account_types=("Vendor", "Operations"))
 # The same shape record() accepts for any event key, under "extensions.".
+EXTENSIONS_PREFIX = "extensions."
 EXTENSION_EVENT_RE = re.compile(r"^extensions(\.[a-z0-9_-]+){2,}$")
 RECORD_FIELDS = {"event", "object", "summary", "details", "documents", "actor", "payload"}
 TEMPLATE_RE = re.compile(r"\{\{\s*([A-Za-z][A-Za-z0-9_.]*)\s*\}\}")
@@ -76,6 +77,19 @@ def visible_records(principal: Principal) -> QuerySet[AuditRecord]:
     if principal.is_operations:
         return records
     return records.filter(account_id=principal.account_id)
+
+
+def visible_event_types(principal: Principal) -> QuerySet[EventType]:
+    """The platform's own event types are reference data for everyone. An integration's
+    (``extensions.…``) was made by some account's records and names that account's business:
+    it is visible to the accounts that recorded it, and to Operations."""
+    types = EventType.objects.all()
+    if principal.is_operations:
+        return types
+    recorded_here = AuditRecord.objects.filter(
+        event=OuterRef("pk"), account_id=principal.account_id
+    )
+    return types.filter(~Q(key__startswith=EXTENSIONS_PREFIX) | Exists(recorded_here))
 
 
 def record_json(entry: AuditRecord, *, render: bool = False) -> dict[str, Any]:
@@ -157,7 +171,7 @@ def create_record(request: HttpRequest, principal: Principal) -> HttpResponse:
     refuse_unknown_fields(data, RECORD_FIELDS)
     errors: dict[str, list[str]] = {}
     event = _string(data, "event", 200, errors, required=True)
-    if event and "event" not in errors and not EXTENSION_EVENT_RE.match(event):
+    if event and "event" not in errors and not EXTENSION_EVENT_RE.fullmatch(event):
         errors["event"] = ["Must look like extensions.<name>.<event>."]
     obj = data.get("object")
     object_id = object_name = ""
@@ -210,21 +224,21 @@ def event_type_json(event_type: EventType) -> dict[str, Any]:
 
 def list_event_types(request: HttpRequest, principal: Principal) -> HttpResponse:
     query = query_of(request)
-    types = Compiler(EVENT_TYPES).apply(EventType.objects.all(), query, ("key", "id"))
+    types = Compiler(EVENT_TYPES).apply(visible_event_types(principal), query, ("key", "id"))
     total = types.count()
     page = list(types[query.offset : query.offset + query.limit]) if query.limit else []
     return collection([event_type_json(t) for t in page], query=query, total=total)
 
 
-def _get_event_type(event_type_id: str) -> EventType:
-    found = EventType.objects.filter(public_id=event_type_id).first()
+def _get_event_type(principal: Principal, event_type_id: str) -> EventType:
+    found = visible_event_types(principal).filter(public_id=event_type_id).first()
     if found is None:
         raise EventTypeNotFound(f"Audit event type {event_type_id} was not found.")
     return found
 
 
 def get_event_type(request: HttpRequest, principal: Principal, event_type_id: str) -> HttpResponse:
-    return json_response(event_type_json(_get_event_type(event_type_id)))
+    return json_response(event_type_json(_get_event_type(principal, event_type_id)))
 
 
 def update_event_type(
@@ -241,7 +255,12 @@ def update_event_type(
                 errors[name] = ["Must not be empty."]
             changes[name] = value
     with transaction.atomic():
-        event_type = EventType.objects.select_for_update().filter(public_id=event_type_id).first()
+        event_type = (
+            visible_event_types(principal)
+            .select_for_update()
+            .filter(public_id=event_type_id)
+            .first()
+        )
         if event_type is None:
             raise EventTypeNotFound(f"Audit event type {event_type_id} was not found.")
         if errors:

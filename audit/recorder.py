@@ -97,7 +97,7 @@ def record(
     """
     if not transaction.get_connection().in_atomic_block:
         raise AuditOutsideTransaction("audit.record() must run inside transaction.atomic()")
-    if not EVENT_KEY_RE.match(event) or len(event) > 200:
+    if not EVENT_KEY_RE.fullmatch(event) or len(event) > 200:
         raise AuditError(f"invalid event key {event!r}")
     request = request or RequestContext.empty()
     event_type = event_type_for(event)

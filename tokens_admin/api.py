@@ -94,7 +94,8 @@ def principal_of(request: HttpRequest) -> Principal:
 def request_context(request: HttpRequest) -> RequestContext:
     return RequestContext(
         ip=getattr(request, "client_ip", "") or "",
-        user_agent=request.headers.get("User-Agent", "")[:500],
+        # Stored in the audit trail: PostgreSQL text holds no U+0000.
+        user_agent=request.headers.get("User-Agent", "").replace("\x00", "")[:500],
         trace_id=getattr(request, "trace_id", "") or "",
     )
 
@@ -150,7 +151,30 @@ def json_body(request: HttpRequest, *, optional: bool = False) -> dict[str, Any]
         raise BodyError(400, "Malformed JSON: nested too deeply.") from None
     if not isinstance(data, dict):
         raise BodyError(400, "The body must be a JSON object.")
+    if _holds_nul(data):
+        raise BodyError(400, NUL_REFUSED)
     return data
+
+
+NUL_REFUSED = "Text must not contain the NUL character (U+0000)."
+
+
+def _holds_nul(value: Any) -> bool:
+    """Whether a string anywhere in parsed JSON (keys included) holds U+0000, which JSON
+    allows as "\\u0000" but PostgreSQL stores in neither text nor jsonb. Iterative: a body
+    nested as deep as the parser allows must not exhaust the stack here."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
 
 
 def refuse_unknown_fields(data: Mapping[str, Any], allowed: Iterable[str]) -> None:
@@ -227,6 +251,9 @@ def endpoint(
                 f"{request.method} is not allowed here; use {', '.join(allowed)}.",
                 headers={"Allow": ", ".join(allowed)},
             )
+        if any("\x00" in str(value) for value in kwargs.values()):
+            # No id holds U+0000 (and PostgreSQL could not even compare one).
+            return problem(request, 404, f"No API resource at {request.path}.")
         principal = principal_of(request)
         method = request.method or ""
         scopes = [scope, write_scope if method != "GET" else None]

@@ -17,6 +17,12 @@ _CIPHERTEXT_RE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z0-9]{1,16}:[A-Za-z0-9+/]{80
 REDACTED = "[REDACTED]"
 
 
+def redact_values(text: str) -> str:
+    """Blank the secret part of anything shaped like a token value (for text we send back,
+    such as a problem detail quoting a path: our own words stay as they are)."""
+    return _TOKEN_RE.sub(r"\1" + REDACTED, text)
+
+
 def redact_credentials(text: str) -> str:
     """Blank token values and Bearer credentials (for stored text such as audit summaries)."""
     return _BEARER_RE.sub(r"\1" + REDACTED, _TOKEN_RE.sub(r"\1" + REDACTED, text))

@@ -7,7 +7,6 @@ and a Schemathesis run checks the live server against it.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -28,22 +27,41 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": REF + name}
 
 
-def _problem(description: str) -> dict[str, Any]:
+HEADER = {"schema": {"type": "string"}, "required": True}
+TRACEPARENT = {
+    "description": "The request's W3C trace context; the problem's traceId",
+    "schema": {"type": "string", "pattern": r"^00-[0-9a-f]{32}-[0-9a-f]{16}-00$"},
+    "required": True,
+}
+
+
+def _problem(description: str, **headers: dict[str, Any]) -> dict[str, Any]:
     return {
         "description": description,
+        "headers": {"traceparent": TRACEPARENT, **headers},
         "content": {"application/problem+json": {"schema": _ref("Problem")}},
     }
 
 
+# What every operation can answer: a malformed query or Bearer header, bad credentials, plain
+# HTTP or a missing module, the failure rate limit, the database down.
 ERRORS = {
-    "400": _problem("Bad request: invalid query, body or transition"),
-    "401": _problem("Missing, malformed or invalid credentials"),
+    "400": _problem("Bad request: invalid query or malformed credentials"),
+    "401": _problem("Missing, malformed or invalid credentials", **{"WWW-Authenticate": HEADER}),
     "403": _problem("HTTPS required, or the token lacks the module"),
-    "404": _problem("Not found (also for other accounts' objects)"),
+    "429": _problem("Too many failed authentications", **{"Retry-After": HEADER}),
+    "503": _problem("Database unavailable", **{"Retry-After": HEADER}),
+}
+# Only where a path names an object, or a body references one.
+NOT_FOUND = {"404": _problem("Not found (also for other accounts' objects)")}
+# Only where the operation reads a body.
+BODY_ERRORS = {
+    "400": _problem("Bad request: invalid query, credentials, body or transition"),
     "413": _problem("Body too large"),
     "415": _problem("Body is not JSON"),
-    "429": _problem("Too many failed authentications"),
-    "503": _problem("Database unavailable"),
+}
+CONFLICT = {
+    "409": _problem("The account's state refuses the request (module not enabled, account move)")
 }
 
 
@@ -64,16 +82,25 @@ def _collection(item: str) -> dict[str, Any]:
     )
 
 
-def _alternatives(names: list[str]) -> str:
-    return "(?:" + "|".join(re.escape(n) for n in sorted(names, key=lambda n: (-len(n), n))) + ")"
+def _comma_list(items: list[str], *, min_items: int) -> dict[str, Any]:
+    """A comma-separated list of whitelisted items, as OpenAPI spells it (form, not exploded):
+    ``?order=-name,+id`` is the array ``["-name", "+id"]``."""
+    return {
+        "style": "form",
+        "explode": False,
+        "schema": {"type": "array", "minItems": min_items, "items": {"enum": items}},
+    }
 
 
-def _signed_list(item: str) -> str:
-    return f"^{item}(?:,{item})*$"
+def _signed(names: list[str], *, minus: list[str] | None = None) -> list[str]:
+    """Each name bare, with ``+`` and with ``-`` (only those in ``minus`` when given)."""
+    signed = [*names, *(f"+{n}" for n in names)]
+    return signed + [f"-{n}" for n in (names if minus is None else minus)]
 
 
 def list_parameters(resource: Resource, *, select: bool = False) -> list[dict[str, Any]]:
-    """Paging and ordering parameters, their patterns built from the resource's whitelist."""
+    """Paging, ordering and projection parameters, their items taken from the resource's
+    whitelist (the same one the RQL compiler enforces)."""
     sortable = [name for name, spec in resource.fields.items() if spec.sortable]
     parameters: list[dict[str, Any]] = [
         {
@@ -90,23 +117,21 @@ def list_parameters(resource: Resource, *, select: bool = False) -> list[dict[st
         {
             "name": "order",
             "in": "query",
-            "schema": {
-                "type": "string",
-                "pattern": _signed_list("[+-]?" + _alternatives(sortable)),
-            },
+            **_comma_list(_signed(sortable), min_items=1),
             "description": "Comma-separated fields, - for descending: "
             + ", ".join(sorted(sortable)),
         },
     ]
     if select:
         fields = list(tokens_api.ALL_FIELDS)
-        item = f"(?:\\+?{_alternatives(fields)}|-{_alternatives([f for f in fields if f != 'id'])})"
         parameters.append(
             {
                 "name": "select",
                 "in": "query",
-                "schema": {"type": "string", "pattern": _signed_list(item)},
-                "description": "+field adds (modules, audit), -field removes, bare fields pick",
+                # Empty is no projection: mpt-api-client 5.4 sends "?select=" on every get().
+                **_comma_list(_signed(fields, minus=[f for f in fields if f != "id"]), min_items=0),
+                "description": "+field adds (modules, audit), -field removes, bare fields pick;"
+                " empty means the default fields",
             }
         )
     return parameters
@@ -116,8 +141,16 @@ def _path_param(name: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
-def _op(summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    return {"summary": summary, "responses": {**responses, **ERRORS}, **extra}
+def _op(
+    summary: str,
+    responses: dict[str, Any],
+    *errors: dict[str, Any],
+    **extra: Any,
+) -> dict[str, Any]:
+    merged: dict[str, Any] = dict(ERRORS)
+    for more in errors:
+        merged.update(more)
+    return {"summary": summary, "responses": {**responses, **merged}, **extra}
 
 
 def _body(schema: str) -> dict[str, Any]:
@@ -133,22 +166,70 @@ def _optional_empty_body() -> dict[str, Any]:
 
 STRING = {"type": "string"}
 # Letters and digits of any script, spaces and - . ' " ; not only spaces (services.NAME_RE).
+# Written without a lookahead (leading spaces, one non-space, then anything allowed): the same
+# language, and generators such as Schemathesis draw from it many times faster.
 NAME = {
     "type": "string",
     "minLength": 1,
     "maxLength": token_services.NAME_MAX,
-    "pattern": r"^(?=.*[^ ])(?:[^\W_]|[ \-.'\"])+$",
+    "pattern": r"^ *(?:[^\W_]|[\-.'\"])(?:[^\W_]|[ \-.'\"])*$",
 }
+# No text the API stores may hold U+0000 (PostgreSQL keeps it in neither text nor jsonb), so
+# request bodies say so: every string, and every key and value of free-form JSON.
+NO_NUL = r"^[^\u0000]*$"
+TEXT = {"type": "string", "pattern": NO_NUL}
+ANY_JSON = _ref("JsonWithoutNul")
+# Extra keys in a module reference are ignored (a client may send back a whole module).
+MODULE_REF = {
+    "type": "object",
+    "required": ["id"],
+    "properties": {"id": TEXT},
+    "propertyNames": TEXT,
+    "additionalProperties": ANY_JSON,
+}
+# Extra keys are ignored here too (a client may send back the account of a token it read).
 ACCOUNT_REF = {
     "type": "object",
     "required": ["id"],
     "properties": {"id": {"type": "string", "pattern": r"^ACC-[0-9]{4}-[0-9]{4}$"}},
+    "propertyNames": TEXT,
+    "additionalProperties": ANY_JSON,
 }
-MODULE_REF = {"type": "object", "required": ["id"], "properties": {"id": STRING}}
-NULLABLE_DESCRIPTION = {"type": ["string", "null"], "maxLength": token_services.DESCRIPTION_MAX}
-NULLABLE_ICON = {"type": ["string", "null"], "maxLength": 255}
+NULLABLE_DESCRIPTION = {
+    "type": ["string", "null"],
+    "maxLength": token_services.DESCRIPTION_MAX,
+    "pattern": NO_NUL,
+}
+NULLABLE_ICON = {"type": ["string", "null"], "maxLength": 255, "pattern": NO_NUL}
+
+TOKEN_PROPERTIES: dict[str, Any] = {
+    "id": TOKEN_ID,
+    "href": STRING,
+    "name": STRING,
+    "description": STRING,
+    "icon": STRING,
+    "status": {"enum": ["Active", "Disabled", "Deleted"]},
+    "lastAccessAt": {"type": "string", "format": "date-time"},
+    "token": STRING,
+    "account": _ref("AccountRef"),
+    "modules": {"type": "array", "items": _ref("Module")},
+    "audit": {
+        "type": "object",
+        "required": ["created", "updated"],
+        "properties": {"created": _ref("AuditStamp"), "updated": _ref("AuditStamp")},
+    },
+}
 
 SCHEMAS: dict[str, Any] = {
+    "JsonWithoutNul": {
+        "description": "Any JSON value whose strings and keys hold no U+0000",
+        "anyOf": [
+            {"type": ["null", "boolean", "number"]},
+            TEXT,
+            {"type": "array", "items": ANY_JSON},
+            {"type": "object", "propertyNames": TEXT, "additionalProperties": ANY_JSON},
+        ],
+    },
     "Problem": {
         "type": "object",
         "required": ["type", "title", "status", "detail", "traceId"],
@@ -162,6 +243,18 @@ SCHEMAS: dict[str, Any] = {
             "errors": {
                 "type": "object",
                 "additionalProperties": {"type": "array", "items": STRING},
+            },
+        },
+    },
+    "AuditStamp": {
+        "type": "object",
+        "required": ["at", "by"],
+        "properties": {
+            "at": {"type": "string", "format": "date-time"},
+            "by": {
+                "type": "object",
+                "required": ["id", "name"],
+                "properties": {"id": STRING, "name": STRING},
             },
         },
     },
@@ -183,6 +276,7 @@ SCHEMAS: dict[str, Any] = {
     },
     "AccountRef": {
         "type": "object",
+        "required": ["id", "href", "name", "type", "status"],
         "properties": {
             "id": STRING,
             "href": STRING,
@@ -203,22 +297,17 @@ SCHEMAS: dict[str, Any] = {
             "accountTypes": {"type": "array", "items": STRING},
         },
     },
+    # As read (list, get): select can leave out anything but the id, and null fields are omitted.
+    "ApiTokenSelected": {
+        "type": "object",
+        "required": ["id"],
+        "properties": TOKEN_PROPERTIES,
+    },
+    # As written (create, update, enable, disable): every default field, always.
     "ApiToken": {
         "type": "object",
-        "required": ["id", "name", "status"],
-        "properties": {
-            "id": TOKEN_ID,
-            "href": STRING,
-            "name": STRING,
-            "description": STRING,
-            "icon": STRING,
-            "status": {"enum": ["Active", "Disabled", "Deleted"]},
-            "lastAccessAt": {"type": "string", "format": "date-time"},
-            "token": STRING,
-            "account": _ref("AccountRef"),
-            "modules": {"type": "array", "items": _ref("Module")},
-            "audit": {"type": "object"},
-        },
+        "required": ["id", "href", "name", "status", "token", "account"],
+        "properties": TOKEN_PROPERTIES,
     },
     "ApiTokenCreate": {
         "type": "object",
@@ -266,22 +355,29 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "event": {
                 "type": "string",
-                "pattern": r"^extensions\.[a-z0-9][a-z0-9_-]*\.[a-z0-9][a-z0-9_.-]*$",
+                "maxLength": 200,
+                "pattern": audit_api.EXTENSION_EVENT_RE.pattern,
             },
             "object": {
                 "type": "object",
                 "required": ["id"],
                 "properties": {
-                    "id": {"type": "string", "maxLength": 32},
-                    "name": {"type": "string", "maxLength": 200},
-                    "objectType": {"type": "string", "maxLength": 64},
+                    "id": {**TEXT, "minLength": 1, "maxLength": 32},
+                    "name": {**TEXT, "maxLength": 200},
+                    "objectType": {**TEXT, "maxLength": 64},
                 },
+                "propertyNames": TEXT,
+                "additionalProperties": ANY_JSON,
             },
-            "summary": {"type": "string", "maxLength": 500},
-            "details": {"type": "string", "maxLength": 10000},
-            "documents": {"type": "object"},
-            "actor": {},
-            "payload": {},
+            "summary": {**TEXT, "minLength": 1, "maxLength": 500},
+            "details": {**TEXT, "maxLength": 10000},
+            "documents": {
+                "type": "object",
+                "propertyNames": TEXT,
+                "additionalProperties": ANY_JSON,
+            },
+            "actor": ANY_JSON,
+            "payload": ANY_JSON,
         },
     },
     "EventType": {
@@ -299,8 +395,13 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "additionalProperties": False,
         "properties": {
-            "name": {"type": "string", "maxLength": 200, "pattern": r"\S"},
-            "description": {"type": "string", "maxLength": 2000},
+            # Not blank, no U+0000.
+            "name": {
+                "type": "string",
+                "maxLength": 200,
+                "pattern": r"^[^\u0000]*[^\s\u0000][^\u0000]*$",
+            },
+            "description": {**TEXT, "maxLength": 2000},
         },
     },
 }
@@ -314,12 +415,15 @@ PATHS: dict[str, Any] = {
     "/public/v1/accounts/api-tokens": {
         "get": _op(
             "List API tokens (RQL filter in the query string)",
-            {"200": _collection("ApiToken")},
+            {"200": _collection("ApiTokenSelected")},
             parameters=list_parameters(tokens_api.TOKENS, select=True),
         ),
         "post": _op(
             "Create an API token; the response holds the full value once",
             {"201": _json(_ref("ApiToken"), "Created")},
+            BODY_ERRORS,
+            NOT_FOUND,
+            CONFLICT,
             requestBody=_body("ApiTokenCreate"),
         ),
     },
@@ -327,7 +431,8 @@ PATHS: dict[str, Any] = {
         "parameters": [_path_param("id", TOKEN_ID)],
         "get": _op(
             "Get an API token",
-            {"200": _json(_ref("ApiToken"))},
+            {"200": _json(_ref("ApiTokenSelected"))},
+            NOT_FOUND,
             parameters=[
                 p for p in list_parameters(tokens_api.TOKENS, select=True) if p["name"] == "select"
             ],
@@ -335,15 +440,20 @@ PATHS: dict[str, Any] = {
         "put": _op(
             "Change the fields sent",
             {"200": _json(_ref("ApiToken"))},
+            BODY_ERRORS,
+            NOT_FOUND,
+            CONFLICT,
             requestBody=_body("ApiTokenUpdate"),
         ),
-        "delete": _op("Delete (terminal)", {"204": {"description": "Deleted"}}),
+        "delete": _op("Delete (terminal)", {"204": {"description": "Deleted"}}, NOT_FOUND),
     },
     _token_path("/enable"): {
         "parameters": [_path_param("id", TOKEN_ID)],
         "post": _op(
             "Enable a Disabled token",
             {"200": _json(_ref("ApiToken"))},
+            BODY_ERRORS,
+            NOT_FOUND,
             requestBody=_optional_empty_body(),
         ),
     },
@@ -352,6 +462,8 @@ PATHS: dict[str, Any] = {
         "post": _op(
             "Disable an Active token",
             {"200": _json(_ref("ApiToken"))},
+            BODY_ERRORS,
+            NOT_FOUND,
             requestBody=_optional_empty_body(),
         ),
     },
@@ -364,7 +476,7 @@ PATHS: dict[str, Any] = {
     },
     "/public/v1/accounts/modules/{id}": {
         "parameters": [_path_param("id", {"type": "string"})],
-        "get": _op("Get a module (Operations)", {"200": _json(_ref("Module"))}),
+        "get": _op("Get a module (Operations)", {"200": _json(_ref("Module"))}, NOT_FOUND),
     },
     "/public/v1/audit/records": {
         "get": _op(
@@ -375,6 +487,7 @@ PATHS: dict[str, Any] = {
         "post": _op(
             "Record an integration's event (Vendor, Operations)",
             {"201": _json(_ref("AuditRecord"), "Created")},
+            BODY_ERRORS,
             requestBody=_body("AuditRecordCreate"),
         ),
     },
@@ -383,6 +496,7 @@ PATHS: dict[str, Any] = {
         "get": _op(
             "Get an audit record (add render() to fill templates)",
             {"200": _json(_ref("AuditRecord"))},
+            NOT_FOUND,
         ),
     },
     "/public/v1/audit/event-types": {
@@ -394,10 +508,12 @@ PATHS: dict[str, Any] = {
     },
     "/public/v1/audit/event-types/{id}": {
         "parameters": [_path_param("id", {"type": "string"})],
-        "get": _op("Get an audit event type", {"200": _json(_ref("EventType"))}),
+        "get": _op("Get an audit event type", {"200": _json(_ref("EventType"))}, NOT_FOUND),
         "put": _op(
             "Rename or describe an event type (Vendor, Operations)",
             {"200": _json(_ref("EventType"))},
+            BODY_ERRORS,
+            NOT_FOUND,
             requestBody=_body("EventTypeUpdate"),
         ),
     },

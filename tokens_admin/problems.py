@@ -8,7 +8,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 
-from tokens_admin.logging import redact_credentials
+from tokens_admin.logging import redact_values
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 TYPE_BASE = "https://tokens-admin.dev/problems/"
@@ -32,13 +32,13 @@ def problem(
         "type": TYPE_BASE + (kind or phrase.lower().replace(" ", "-").replace("'", "")),
         "title": phrase,
         "status": status,
-        "detail": redact_credentials(detail),
-        "instance": redact_credentials(request.path),
+        "detail": redact_values(detail),
+        "instance": redact_values(request.path),
         "traceId": getattr(request, "trace_id", ""),
     }
     if errors:
         body["errors"] = {
-            redact_credentials(field): [redact_credentials(m) for m in messages]
+            redact_values(field): [redact_values(m) for m in messages]
             for field, messages in errors.items()
         }
     response = HttpResponse(json.dumps(body), status=status, content_type=PROBLEM_CONTENT_TYPE)

@@ -197,7 +197,7 @@ def _non_negative(name: str, text: str) -> int:
 
 
 def _signed_list(name: str, text: str) -> list[str]:
-    items = [item.strip() for item in text.split(",")]
+    items = text.split(",")
     if not text or any(not item for item in items):
         raise RQLError(f"{name} must be a comma-separated list of fields")
     return items
@@ -216,6 +216,9 @@ def parse_query_string(raw: str) -> Query:
             text = unquote(part, errors="strict")
         except UnicodeDecodeError:
             raise RQLError(f"query part at position {position + 1} is not valid UTF-8") from None
+        if "\x00" in text:
+            # No stored text holds one (PostgreSQL cannot), and the driver would refuse it.
+            raise RQLError(f"query part at position {position + 1} contains a NUL character")
         if text.endswith("=") and "(" in text:
             # HTTP libraries that re-encode a query (httpx) turn a bare term such as
             # render() into "render%28%29=": the same term with an empty value.
@@ -232,7 +235,10 @@ def parse_query_string(raw: str) -> Query:
             elif key in ("order", "ordering"):
                 query.order.extend(_signed_list("order", value))
             elif key == "select":
-                query.select.extend(_signed_list("select", value))
+                # mpt-api-client 5.4 (and so mpt-cli 6) sends "?select=" on every get():
+                # an empty select means no projection, not a malformed one.
+                if value:
+                    query.select.extend(_signed_list("select", value))
             else:
                 # Shortcut: status=Active means eq(status,Active).
                 query.filters.append(Term("eq", (Value(key), Value(value)), position=position + 1))
@@ -303,15 +309,24 @@ def _scalar(node: Node, context: str) -> Value | str:
 
 def _convert(spec: Field, name: str, text: str) -> Any:
     if spec.kind == "datetime":
-        parsed = parse_datetime(text)
+        wrong = RQLError(f"{name} expects an ISO-8601 date or date-time, got {text!r}")
+        try:
+            # Both return None for what does not look like a date, and raise ValueError for
+            # what looks like one but does not exist (2026-02-30, 25:00).
+            parsed = parse_datetime(text)
+            day = parse_date(text) if parsed is None else None
+        except ValueError:
+            raise wrong from None
         if parsed is None:
-            day = parse_date(text)
             if day is None:
-                raise RQLError(f"{name} expects an ISO-8601 date or date-time, got {text!r}")
+                raise wrong
             parsed = datetime.combine(day, time.min)
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)
-        return parsed
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:
+            raise RQLError(f"{name}: {text!r} is out of range once converted to UTC") from None
     if spec.kind == "int":
         if not re.fullmatch(r"-?\d{1,18}", text):
             raise RQLError(f"{name} expects a whole number, got {text!r}")
@@ -425,6 +440,8 @@ class Compiler:
         if value == "empty":
             if term.name not in ("eq", "ne"):
                 raise RQLError("empty() can only be compared with eq() or ne()")
+            if spec.kind not in ("str", "choice"):
+                raise RQLError(f"empty() applies to text fields; {name} is a {spec.kind}")
             q = Q(**{lookup: ""})
             return self._wrap(spec, q if term.name == "eq" else ~q)
         assert isinstance(value, Value)

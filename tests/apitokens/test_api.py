@@ -9,6 +9,7 @@ from django.db import DatabaseError
 
 from apitokens.models import ApiToken, TokenStatus
 from audit.models import AuditRecord
+from audit.types import Actor, ActorType
 from tests.factories import AccountFactory, TokenFactory
 
 URL = "/public/v1/accounts/api-tokens"
@@ -124,9 +125,19 @@ def test_eq_token_finds_a_token_by_its_value(api, acme):
         ("order=digest", "cannot sort by"),
         ("eq(status,Sleeping)", "must be one of"),
         ("gt(audit.created.at,yesterday)", "ISO-8601"),
+        # Well-formed but impossible or unrepresentable dates: 400, not a 500 or a 503.
+        ("gt(audit.created.at,2026-02-30)", "ISO-8601"),
+        ("ge(audit.created.at,2026-01-01T25:00:00)", "ISO-8601"),
+        ("lt(audit.created.at,9999-12-31T23:59:59-01:00)", "out of range"),
+        ("gt(lastAccessAt,0001-01-01T00:00:00%2B01:00)", "out of range"),
+        ("eq(lastAccessAt,empty())", "empty() applies to text fields"),
         ("and(eq(status,Active)", "expected ')'"),
         ("foo(status,Active)", "unknown operator"),
         ("select=+secret", "cannot select"),
+        # Items are taken as written, as openapi.json describes them: no trimming.
+        ("select=+modules,%20-description", "cannot select ' -description'"),
+        ("order=name,%20status", "cannot sort by ' status'"),
+        ("order=", "order must be"),
     ],
 )
 def test_bad_queries_are_400_problems_naming_the_reason(api, query, fragment):
@@ -134,6 +145,17 @@ def test_bad_queries_are_400_problems_naming_the_reason(api, query, fragment):
     assert response.status_code == 400
     assert response["Content-Type"] == "application/problem+json"
     assert fragment in response.json()["detail"]
+
+
+def test_an_empty_select_is_no_projection(api, admin_token):
+    # mpt-api-client 5.4 (pinned by mpt-cli 6) sends "?select=" on every get().
+    one = api.get(f"{URL}/{admin_token.public_id}", "select=")
+    assert one.status_code == 200, one.content
+    assert one.json()["token"] == admin_token.plain_value
+    assert "modules" not in one.json()
+    listed = api.get(URL, "select=")
+    assert listed.status_code == 200
+    assert listed.json()["$meta"]["omitted"] == ["modules", "audit"]
 
 
 def test_limit_zero_returns_only_the_total(api, acme):
@@ -180,6 +202,9 @@ def test_create_returns_201_with_the_full_value_once(api, acme, admin_token):
         ({"name": ""}, 400, "name"),
         ({"name": 5}, 400, "name"),
         ({"name": "x" * 201}, 400, "name"),
+        # "$" in a Python pattern also matches before a final newline; the name must not.
+        ({"name": "Robot\n"}, 400, "name"),
+        ({"name": "ok", "account": {"id": "ACC-0000-0000\n"}}, 400, "account"),
         ({"name": "ok", "icon": "i" * 256}, 400, "icon"),
         ({"name": "ok", "description": 7}, 400, "description"),
         ({"name": "ok", "status": "Disabled"}, 400, "status"),
@@ -188,10 +213,11 @@ def test_create_returns_201_with_the_full_value_once(api, acme, admin_token):
         ({"name": "ok", "modules": ["MOD-1756"]}, 400, "modules"),
         ({"name": "ok", "account": None}, 400, "account"),
         ({"name": "ok", "account": {"id": "nope"}}, 400, "account"),
-        # Well-formed, but the account's current modules refuse it.
+        # Well-formed, but the account's current modules refuse it; a module that does not
+        # exist is not enabled for the account either (a 404 would say the URL is wrong).
         ({"name": "ok", "modules": [{"id": "MOD-8352"}]}, 409, "modules"),
-        # Unknown references answer 404, like unknown ids in URLs.
-        ({"name": "ok", "modules": [{"id": "MOD-0000"}]}, 404, None),
+        ({"name": "ok", "modules": [{"id": "MOD-0000"}]}, 409, "modules"),
+        # An unknown account answers 404, like a foreign one (no way to tell them apart).
         ({"name": "ok", "account": {"id": "ACC-0000-0000"}}, 404, None),
     ],
 )
@@ -223,6 +249,15 @@ def test_update_changes_only_the_fields_sent(api, acme):
     assert response.json()["modules"][0]["id"] == "MOD-1756"
 
 
+def test_update_with_an_unknown_module_is_409_not_404(api, acme):
+    # Found by Schemathesis (stateful): a 404 right after the create said the token was gone.
+    token = TokenFactory(account=acme, name="Kept", modules=["MOD-1756"])
+    response = api.send("put", f"{URL}/{token.public_id}", {"modules": [{"id": "MOD-0000"}]})
+    assert response.status_code == 409, response.content
+    assert response.json()["errors"] == {"modules": ["Not enabled for this account: MOD-0000."]}
+    assert [m.public_id for m in token.modules.all()] == ["MOD-1756"]
+
+
 def test_update_refuses_a_different_account_and_read_only_fields(api, acme, globex):
     token = TokenFactory(account=acme, name="Same")
     moved = api.send("put", f"{URL}/{token.public_id}", {"account": {"id": globex.public_id}})
@@ -248,6 +283,7 @@ def test_lifecycle_over_the_api(api, acme):
     deleted = api.send("delete", path)
     assert deleted.status_code == 204
     assert deleted.content == b""
+    assert "Content-Type" not in deleted  # no body, so no (text/html) media type either
     assert api.get(path).status_code == 404
     assert api.send("post", f"{path}/enable").status_code == 404
 
@@ -276,6 +312,90 @@ def test_foreign_tokens_never_appear_in_lists(api, globex):
     body = api.get(URL, "limit=100").content.decode()
     assert "Globex secret project" not in body
     assert api.get(URL, "ilike(name,*Globex*)").json()["$meta"]["pagination"]["total"] == 0
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "account.id={b}",
+        "eq(account.id,{b})",
+        "in(account.id,({a},{b}))",
+        "or(eq(account.id,{a}),eq(account.id,{b}))",
+        "not(eq(account.id,{a}))",
+        "eq(account.name,Globex)",
+        "ilike(account.name,*)",
+        "eq(account.type,Vendor)",
+        "eq(id,{token})",
+        "in(id,({token},{own}))",
+        "eq(token,'{value}')",
+        "eq(audit.created.by.id,{creator})",
+        "ne(status,Active)",
+        "any(modules,eq(id,MOD-1756))",
+        "eq(modules.id,MOD-8352)",
+        "limit=100&select=+modules,+audit&order=account.name",
+    ],
+)
+def test_no_filter_reaches_another_accounts_tokens(api, acme, admin_token, globex, query):
+    """Every filterable path that names an account, a token or its creator, and lists that
+    would pull in Deleted or Disabled tokens: only the caller's own account ever answers."""
+    creator = TokenFactory(account=globex, name="Globex creator", modules=["MOD-1756"])
+    by_creator = Actor(
+        id=creator.public_id,
+        name=creator.name,
+        type=ActorType.API_TOKEN,
+        account_id=globex.public_id,
+        account_name=globex.name,
+    )
+    target = TokenFactory(
+        account=globex, name="Globex target", modules=["MOD-1756", "MOD-8352"], actor=by_creator
+    )
+    TokenFactory(account=globex, name="Globex sleeper", disabled=True)
+    TokenFactory(account=globex, name="Globex gone", deleted=True)
+    filled = query.format(
+        a=acme.public_id,
+        b=globex.public_id,
+        token=target.public_id,
+        own=admin_token.public_id,
+        value=target.plain_value,
+        creator=target.created_by_id,
+    )
+    response = api.get(URL, filled)
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert "Globex" not in response.content.decode()
+    assert {t["account"]["id"] for t in body["data"]} <= {acme.public_id}
+    assert body["$meta"]["pagination"]["total"] == len(body["data"])
+
+
+def test_an_operations_token_without_platform_account_management_sees_its_own_only(
+    client, ops_account, acme
+):
+    TokenFactory(account=acme, name="Acme robot")
+    token = TokenFactory(account=ops_account, name="Ops helper", modules=["MOD-1756"])
+    body = Api(client, token.plain_value).get(URL, "limit=100").json()
+    assert {t["account"]["id"] for t in body["data"]} == {ops_account.public_id}
+
+
+@pytest.mark.parametrize(
+    ("method", "suffix"),
+    [("get", ""), ("put", ""), ("delete", ""), ("post", "/enable"), ("post", "/disable")],
+)
+def test_a_foreign_id_answers_exactly_like_an_unknown_one(api, globex, method, suffix):
+    foreign = TokenFactory(account=globex)
+    bodies = []
+    for token_id in (foreign.public_id, "TKN-0000-0000"):
+        path = f"{URL}/{token_id}{suffix}"
+        response = (
+            api.get(path)
+            if method == "get"
+            else api.send(method, path, {"name": "x"} if method == "put" else None)
+        )
+        body = response.json()
+        assert response.status_code == 404
+        bodies.append(
+            {k: str(v).replace(token_id, "<id>") for k, v in body.items() if k != "traceId"}
+        )
+    assert bodies[0] == bodies[1]
 
 
 def test_operations_see_every_account_including_deleted(ops_api, acme, globex):
@@ -322,6 +442,33 @@ def test_bodies_that_are_not_json_objects_are_refused(api, raw, content_type, st
 def test_json_media_type_variants_are_accepted(api, content_type):
     response = api.send("post", URL, raw='{"name": "Variant"}', content_type=content_type)
     assert response.status_code == 201
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"name": "ok", "description": "a\x00b"},
+        {"name": "ok", "modules": [{"id": "MOD-1756", "\x00": 1}]},
+    ],
+)
+def test_a_nul_character_in_a_body_is_a_400_not_a_database_error(api, body):
+    # Found by Schemathesis on PostgreSQL, which stores no U+0000 in text or jsonb: the insert
+    # failed and the API answered 503 as if the database were down.
+    before = ApiToken.objects.count()
+    response = api.send("post", URL, body)
+    assert response.status_code == 400, response.content
+    assert "U+0000" in response.json()["detail"]
+    assert ApiToken.objects.count() == before
+
+
+def test_a_nul_character_in_a_query_or_an_id_is_refused(api):
+    query = api.get(URL, "eq(name,a%00b)")
+    assert query.status_code == 400
+    assert "NUL" in query.json()["detail"]
+    for path in (f"{URL}/TKN-0000-0000%00", f"{URL}/%00/enable"):
+        response = api.get(path) if "enable" not in path else api.send("post", path)
+        assert response.status_code == 404, (path, response.content)
+        assert response["Content-Type"] == "application/problem+json"
 
 
 def test_a_10_mb_body_is_refused_before_parsing(api, monkeypatch):

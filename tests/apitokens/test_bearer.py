@@ -278,3 +278,85 @@ def test_plain_http_on_every_api_url_and_method_is_403_and_changes_nothing(clien
     )
     assert AuditRecord.objects.exclude(event_key__endswith=".exposed").count() == other_records
     assert AuditRecord.objects.filter(event_key__endswith=".exposed").count() == len(requests)
+
+
+@pytest.fixture
+def _keep_the_test_connection():
+    """Closing a response sends request_finished, which closes "old" database connections;
+    Django's test client unhooks that, and so do the tests that close responses themselves."""
+    from django.core.signals import request_finished
+    from django.db import close_old_connections
+
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_finished.connect(close_old_connections)
+
+
+def _through_the_middleware(value: str):
+    """One API request through the Bearer middleware alone, the response not yet closed (as a
+    WSGI server holds it while it writes the body to the client)."""
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    request = RequestFactory().get(URL, secure=True, HTTP_AUTHORIZATION=f"Bearer {value}")
+    request.client_ip = "192.0.2.1"
+    request.trace_id = "00-" + "1" * 32 + "-" + "2" * 16 + "-00"
+    return middleware.BearerAuthMiddleware(lambda r: HttpResponse("ok"))(request)
+
+
+@pytest.mark.usefixtures("_keep_the_test_connection")
+def test_last_access_is_written_after_the_response_not_during_the_request(robot):
+    response = _through_the_middleware(robot.plain_value)
+    assert response.status_code == 200
+    robot.refresh_from_db()
+    assert robot.last_access_at is None  # nothing written while the request is served
+    response.close()  # the server has sent the body
+    robot.refresh_from_db()
+    assert robot.last_access_at is not None
+
+
+@pytest.mark.usefixtures("_keep_the_test_connection")
+def test_requests_that_all_saw_a_stale_last_access_write_it_once(robot):
+    # Three requests on three processes authenticate before any of them finishes: each saw
+    # "never accessed" and each tries the conditional UPDATE; only the first one writes.
+    responses = [_through_the_middleware(robot.plain_value) for _ in range(3)]
+    responses[0].close()
+    robot.refresh_from_db()
+    first = robot.last_access_at
+    assert first is not None
+    for response in responses[1:]:
+        response.close()
+    robot.refresh_from_db()
+    assert robot.last_access_at == first
+
+
+def test_a_busy_token_costs_one_write_a_minute(client, robot):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        for _ in range(10):
+            assert call(client, f"Bearer {robot.plain_value}").status_code == 200
+    writes = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE")]
+    assert len(writes) == 1
+    assert "last_access_at" in writes[0]
+
+
+def test_a_bearer_token_never_opens_an_admin_page(client, robot):
+    response = client.get(
+        "/settings/api-tokens/", secure=True, HTTP_AUTHORIZATION=f"Bearer {robot.plain_value}"
+    )
+    assert response.status_code == 302
+    assert response["Location"].startswith("/signin/")
+
+
+def test_a_problems_trace_id_is_its_header_and_its_log_line(client, robot, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="tokens_admin.request")
+    response = call(client, f"Bearer {robot.plain_value}", path=f"{URL}/TKN-0000-0000")
+    body = assert_problem(response, 404, None)
+    [line] = [r for r in caplog.records if r.name == "tokens_admin.request"]
+    assert line.trace_id == body["traceId"] == response["traceparent"]
+    assert line.principal == robot.public_id
+    assert robot.plain_value not in caplog.text

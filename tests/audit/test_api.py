@@ -6,7 +6,7 @@ import pytest
 
 from audit.models import AuditRecord, EventType
 from tests.apitokens.test_api import Api
-from tests.factories import TokenFactory
+from tests.factories import AccountFactory, TokenFactory
 
 RECORDS = "/public/v1/audit/records"
 TYPES = "/public/v1/audit/event-types"
@@ -113,6 +113,7 @@ def test_a_vendor_records_an_extension_event_with_itself_as_actor(vendor_api, gl
         ),
         ({"event": "extensions.x.y", "object": {"id": "X"}, "summary": "s", "hash": "0"}, "hash"),
         ({"event": "extensions.x.y.", "object": {"id": "X"}, "summary": "s"}, "event"),
+        ({"event": "extensions.x.y\n", "object": {"id": "X"}, "summary": "s"}, "event"),
         ({"event": "extensions.x.y", "object": {"id": ""}, "summary": "s"}, "object"),
         ({"event": "extensions.x.y", "object": {"id": "X"}, "summary": ""}, "summary"),
         (
@@ -126,6 +127,26 @@ def test_bad_records_are_refused_and_nothing_is_written(vendor_api, body, field)
     response = vendor_api.send("post", RECORDS, body)
     assert response.status_code == 400
     assert field in response.json()["errors"]
+    assert AuditRecord.objects.count() == before
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {
+            "event": "extensions.x.y",
+            "object": {"id": "X"},
+            "summary": "s",
+            "documents": {"k\x00": 1},
+        },
+        {"event": "extensions.x.y", "object": {"id": "X", "name": "a\x00"}, "summary": "s"},
+        {"event": "extensions.x.y", "object": {"id": "X"}, "summary": "s", "payload": ["\x00"]},
+    ],
+)
+def test_a_nul_character_in_a_record_is_a_400_and_nothing_is_written(vendor_api, body):
+    before = AuditRecord.objects.count()
+    response = vendor_api.send("post", RECORDS, body)
+    assert response.status_code == 400, response.content
     assert AuditRecord.objects.count() == before
 
 
@@ -167,3 +188,92 @@ def test_modules_are_for_operations_tokens(ops_api, acme_api):
         "MOD-4525"
     ]
     assert acme_api.get(MODULES).status_code == 403
+
+
+@pytest.fixture
+def globex_secret_event(vendor_api):
+    """Globex's integration records an event whose key names its own business."""
+    response = vendor_api.send(
+        "post",
+        RECORDS,
+        {
+            "event": "extensions.globex-merger.deal_signed",
+            "object": {"id": "DEAL-1", "name": "Initech merger"},
+            "summary": "Deal signed",
+        },
+    )
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "eq(id,{record})",
+        "in(id,({record},AUD-0000-0000-0000-0000))",
+        "eq(object.id,DEAL-1)",
+        "eq(object.name,Initech merger)",
+        "eq(actor.id,{actor})",
+        "eq(actor.account.id,{globex})",
+        "eq(actor.type,ApiToken)",
+        "event=extensions.globex-merger.deal_signed",
+        "ilike(event,extensions.*)",
+        "gt(timestamp,2000-01-01)&order=-timestamp&limit=100",
+    ],
+)
+def test_no_record_filter_of_acme_reaches_globex(acme_api, globex, globex_secret_event, query):
+    filled = query.format(
+        record=globex_secret_event["id"],
+        actor=globex_secret_event["actor"]["id"],
+        globex=globex.public_id,
+    )
+    response = acme_api.get(RECORDS, filled)
+    assert response.status_code == 200, response.content
+    text = response.content.decode()
+    assert "Initech" not in text
+    assert globex.public_id not in text
+    assert globex_secret_event["id"] not in text
+
+
+def test_another_accounts_extension_event_types_are_404_and_never_listed(
+    acme_api, vendor_api, ops_api, client, globex_secret_event
+):
+    key = "extensions.globex-merger.deal_signed"
+    event_type = EventType.objects.get(key=key)
+    name = event_type.name
+    path = f"{TYPES}/{event_type.public_id}"
+    initech = Api(
+        client,
+        TokenFactory(account=AccountFactory(name="Initech", vendor=True)).plain_value,
+    )
+    for outsider in (acme_api, initech):
+        listed = outsider.get(TYPES, "limit=100")
+        assert key not in listed.content.decode()
+        assert outsider.get(TYPES, f"eq(key,{key})").json()["$meta"]["pagination"]["total"] == 0
+        assert outsider.get(path).status_code == 404
+    # A Vendor of another account may rename event types, but not this one: it is Globex's.
+    renamed = initech.send("put", path, {"name": "Hijacked"})
+    assert renamed.status_code == 404
+    event_type.refresh_from_db()
+    assert event_type.name == name
+    # The platform's own event types stay visible to everyone.
+    assert acme_api.get(TYPES, "eq(key,platform.accounts.api_token.created)").json()["data"]
+    # Globex and the operators see it.
+    for insider in (vendor_api, ops_api):
+        assert insider.get(path).json()["key"] == key
+        assert insider.get(TYPES, f"eq(key,{key})").json()["$meta"]["pagination"]["total"] == 1
+
+
+def test_a_foreign_record_answers_exactly_like_an_unknown_one(acme_api, globex_secret_event):
+    bodies = []
+    for record_id in (globex_secret_event["id"], "AUD-0000-0000-0000-0000"):
+        response = acme_api.get(f"{RECORDS}/{record_id}")
+        assert response.status_code == 404
+        bodies.append(
+            {
+                k: str(v).replace(record_id, "<id>")
+                for k, v in response.json().items()
+                if k != "traceId"
+            }
+        )
+    assert bodies[0] == bodies[1]

@@ -46,6 +46,12 @@ def test_it_caps_the_limit_and_accepts_zero():
     assert parse_query_string("limit=0").limit == 0
 
 
+def test_an_empty_select_means_no_projection():
+    # mpt-api-client 5.4, which mpt-cli 6 pins, sends "?select=" on every get().
+    assert parse_query_string("select=").select == []
+    assert parse_query_string("select=&select=+modules").select == ["+modules"]
+
+
 @pytest.mark.parametrize(
     ("raw", "fragment"),
     [
