@@ -78,7 +78,10 @@ def new_page(browser: Any, live: LiveServer) -> Iterator[Any]:
         context.set_default_timeout(15_000)
         contexts.append(context)
         page = context.new_page()
-        page.on("pageerror", lambda error: errors.append(f"page error: {error}"))
+        page.on(
+            "pageerror",
+            lambda error: errors.append(f"page error: {error} at {page.url} {error.stack}"),
+        )
         page.on(
             "console",
             lambda message: (
