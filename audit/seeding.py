@@ -3,8 +3,9 @@
 ``record()`` appends one record per call, with a savepoint and a head update each time; that
 is right for the application and far too slow for a million records. ``seed_records`` builds
 whole batches in memory, hashes them with the same ``record_hash`` the recorder uses, inserts
-them with one ``bulk_create`` and moves each chain head, all in one transaction per batch, so
-``audit verify`` accepts the result and ``record()`` can carry on appending after it.
+them as plain rows (``tokens_admin.bulk.insert_rows``: no model instance per row) and moves
+each chain head, all in one transaction per batch, so ``audit verify`` accepts the result and
+``record()`` can carry on appending after it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from audit.chain import GENESIS, PLATFORM_CHAIN, record_hash
 from audit.models import AuditChain, AuditRecord, EventType
 from audit.recorder import event_type_for
 from audit.types import ActorType
+from tokens_admin.bulk import insert_rows
 
 BATCH_SIZE = 5000
 # A batch whose random public id collides with an existing one is rebuilt with fresh ids.
@@ -34,6 +36,8 @@ EVENTS = (
     "platform.accounts.user.signed_in",
 )
 MODULES = (("MOD-1756", "Access Management"), ("MOD-1425", "Billing"), ("MOD-2468", "Catalog"))
+# Every column but the primary key, in the order ``_build`` fills them.
+COLUMNS = tuple(f.name for f in AuditRecord._meta.concrete_fields if not f.primary_key)
 
 
 @dataclass(slots=True)
@@ -50,13 +54,15 @@ def seed_records(
     step: timedelta = timedelta(seconds=1),
     batch_size: int = BATCH_SIZE,
     on_batch: Callable[[int], None] | None = None,
+    objects: Sequence[tuple[str, str]] = (),
 ) -> int:
     """Append ``count`` records spread round-robin over ``chains``; return how many were written.
 
     Chains continue from their current heads (new chains start at genesis); ``chains`` holds
     account ids or ``PLATFORM_CHAIN``. Timestamps run ``step`` apart and end at ``end``
     (default: now), so the records read back in seeding order. ``on_batch`` gets the running
-    total after each committed batch.
+    total after each committed batch. ``objects`` (token id, name) pairs, when given, are the
+    tokens the records are about (picked at random); otherwise random token ids are made up.
     """
     if count < 0 or batch_size < 1 or not chains:
         raise ValueError("count >= 0, batch_size >= 1 and at least one chain are required")
@@ -79,10 +85,11 @@ def seed_records(
                             number=done + offset,
                             events=events,
                             rng=rng,
+                            objects=objects,
                         )
                         for offset in range(size)
                     ]
-                    AuditRecord.objects.bulk_create(rows)
+                    insert_rows(AuditRecord, COLUMNS, ([row[c] for c in COLUMNS] for row in rows))
                     for key, head in heads.items():
                         AuditChain.objects.filter(key=key).update(
                             last_seq=head.seq, last_hash=head.hash
@@ -117,17 +124,23 @@ def _build(
     number: int,
     events: dict[str, EventType],
     rng: random.Random,
-) -> AuditRecord:
+    objects: Sequence[tuple[str, str]] = (),
+) -> dict[str, Any]:
+    """One record's columns (``event`` as the event type's id), hashed and chained."""
     head = heads[chain]
     account_id = "" if chain == PLATFORM_CHAIN else chain
     event_key = EVENTS[number % len(EVENTS)]
-    token_id = f"TKN-{rng.randrange(10_000):04d}-{rng.randrange(10_000):04d}"
-    name = f"Robot {number}"
+    if objects:
+        token_id, name = objects[rng.randrange(len(objects))]
+    else:
+        token_id = f"TKN-{rng.randrange(10_000):04d}-{rng.randrange(10_000):04d}"
+        name = f"Robot {number}"
     is_sign_in = event_key.endswith("signed_in")
     user_id = f"USR-{rng.randrange(10_000):04d}-{rng.randrange(10_000):04d}"
     modules = [{"id": mod, "name": title} for mod, title in MODULES[: 1 + number % len(MODULES)]]
+    digits = f"{rng.randrange(10**16):016d}"
     fields: dict[str, Any] = {
-        "public_id": "AUD-" + "-".join(f"{rng.randrange(10_000):04d}" for _ in range(4)),
+        "public_id": f"AUD-{digits[:4]}-{digits[4:8]}-{digits[8:12]}-{digits[12:]}",
         "chain": chain,
         "seq": head.seq + 1,
         "event_key": event_key,
@@ -160,5 +173,6 @@ def _build(
         "prev_hash": head.hash,
     }
     fields["hash"] = record_hash(fields)
+    fields["event"] = events[event_key].pk
     head.seq, head.hash = fields["seq"], fields["hash"]
-    return AuditRecord(event=events[event_key], **fields)
+    return fields

@@ -190,7 +190,7 @@ def test_it_selects_postgresql_from_database_url(tmp_path):
         6543,
         "tokens",
     )
-    assert database["OPTIONS"]["options"] == "-c lock_timeout=2500"
+    assert database["OPTIONS"]["options"] == "-c lock_timeout=2500 -c jit=off"
 
 
 def test_it_uses_redis_for_the_cache_when_configured(tmp_path):

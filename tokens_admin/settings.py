@@ -103,6 +103,11 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Outermost with SecurityMiddleware, so that every response gets frame denial and the CSP:
+    # also those a middleware answers itself (a bad Host header is a 400 from CommonMiddleware,
+    # static files come from WhiteNoise, the API's refusals from the Bearer middleware).
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "tokens_admin.middleware.RequestContextMiddleware",
     "tokens_admin.middleware.NoTokenValuesInUrlsMiddleware",
@@ -113,9 +118,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "django.middleware.csp.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "tokens_admin.urls"
@@ -167,9 +170,12 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     _db["TEST"] = {"NAME": str(VAR_DIR / "test-tokens-admin.sqlite3")}
 else:
     _db.setdefault("OPTIONS", {})
-    # A lock held longer than this is a bug, not a queue: fail the request cleanly.
+    # A lock held longer than this is a bug, not a queue: fail the request cleanly. No JIT:
+    # compiling a plan costs tens of milliseconds, more than any of our indexed queries take
+    # (it fired on counts over a million audit records, see docs/performance.md).
     _db["OPTIONS"].setdefault(
-        "options", f"-c lock_timeout={env_int('DB_LOCK_TIMEOUT_MS', 5000, minimum=100)}"
+        "options",
+        f"-c lock_timeout={env_int('DB_LOCK_TIMEOUT_MS', 5000, minimum=100)} -c jit=off",
     )
     _db["CONN_HEALTH_CHECKS"] = True
 DATABASES = {"default": _db}

@@ -144,6 +144,12 @@ def request_context(request: HttpRequest) -> RequestContext:
     )
 
 
+def search_text(request: HttpRequest, name: str, limit: int = 200) -> str:
+    """A free-text query parameter, trimmed and bounded. NUL is dropped: no stored text holds
+    one, and PostgreSQL refuses it in a query (a 503 for what is only odd input)."""
+    return request.GET.get(name, "").replace("\x00", "").strip()[:limit]
+
+
 def mark_authenticated(request: HttpRequest) -> None:
     request.session[SESSION_AUTHENTICATED_AT] = time.time()
 

@@ -89,7 +89,7 @@ def test_it_redraws_a_batch_whose_random_id_collides(acme, monkeypatch):
         entry = real_build(**kwargs)
         calls["n"] += 1
         if calls["n"] == 1:
-            entry.public_id = taken.public_id  # the unique index refuses the first batch
+            entry["public_id"] = taken.public_id  # the unique index refuses the first batch
         return entry
 
     monkeypatch.setattr(seeding, "_build", colliding_once)

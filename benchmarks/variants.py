@@ -1,0 +1,26 @@
+"""The six variants of the authentication benchmark: one trivial view, six ways to reach it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Variant:
+    key: str
+    label: str
+    path: str
+    # Key of the variant's Authorization header in the fixtures, None for no credentials.
+    credential: str | None
+
+
+VARIANTS = (
+    Variant("floor", "plain Django view, no auth (the floor)", "/bench/plain", None),
+    Variant("ours", "tokens-admin Bearer middleware", "/public/bench/ok", "ours"),
+    Variant("drf", "DRF APIView, no auth", "/bench/drf/plain", None),
+    Variant("drf_token", "DRF TokenAuthentication", "/bench/drf/token", "drf_token"),
+    Variant("knox", "django-rest-knox", "/bench/drf/knox", "knox"),
+    Variant("api_key", "djangorestframework-api-key", "/bench/drf/api-key", "api_key"),
+)
+PATHS = {variant.key: variant.path for variant in VARIANTS}
+LIBRARIES = ("drf_token", "knox", "api_key")
