@@ -136,9 +136,33 @@ def _actor_json(kind: str, actor_id: str, name: str) -> dict[str, Any]:
     return {"id": actor_id, "name": name}
 
 
+def modules_json(token_pks: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """The modules of many tokens as JSON, by token pk, from one query of plain rows
+    (``prefetch_related`` built a model instance per link and per module: a third of a
+    100-token page's time)."""
+    found: dict[int, list[dict[str, Any]]] = {pk: [] for pk in token_pks}
+    rows = (
+        _token_modules.objects.filter(apitoken_id__in=token_pks)
+        .order_by("module__name", "module_id")
+        .values_list("apitoken_id", "module__public_id", "module__name", "module__description")
+    )
+    for token_pk, public_id, name, description in rows:
+        found[token_pk].append(
+            drop_nulls({"id": public_id, "name": name, "description": description or None})
+        )
+    return found
+
+
 def token_json(
-    token: ApiToken, fields: list[str], *, value: str | None = None, reveal: bool = False
+    token: ApiToken,
+    fields: list[str],
+    *,
+    value: str | None = None,
+    reveal: bool = False,
+    modules: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
+    """A token as the platform returns it; ``modules`` when the caller fetched them already
+    (``modules_json``), else they are read here."""
     account: Account = token.account
     data: dict[str, Any] = {
         "id": token.public_id,
@@ -167,10 +191,7 @@ def token_json(
         else:
             data["token"] = token_secrets.mask(services.decrypt_value(token))
     if "modules" in fields:
-        data["modules"] = [
-            drop_nulls({"id": m.public_id, "name": m.name, "description": m.description or None})
-            for m in token.modules.all()
-        ]
+        data["modules"] = modules if modules is not None else modules_json([token.pk])[token.pk]
     if "audit" in fields:
         data["audit"] = {
             "created": {
@@ -267,10 +288,10 @@ def list_tokens(request: HttpRequest, principal: Principal) -> HttpResponse:
     total = tokens.count()
     page: list[ApiToken] = []
     if query.limit:
-        window = tokens[query.offset : query.offset + query.limit]
-        page = list(window.prefetch_related("modules") if "modules" in fields else window)
+        page = list(tokens[query.offset : query.offset + query.limit])
+    modules = modules_json([t.pk for t in page]) if "modules" in fields and page else {}
     return collection(
-        [token_json(t, fields) for t in page],
+        [token_json(t, fields, modules=modules.get(t.pk)) for t in page],
         query=query,
         total=total,
         omitted=[f for f in OPTIONAL_FIELDS if f not in fields],
