@@ -27,6 +27,7 @@ from tokens_admin.ui import (
     operator_membership,
     request_context,
     resolve_access,
+    search_text,
 )
 
 EVENT_SIGNED_IN = "platform.accounts.user.signed_in"
@@ -171,7 +172,7 @@ def pick_account(request: HttpRequest) -> HttpResponse:
     access = resolve_access(request)
     if access is None or not access.is_operator:
         raise PermissionDenied("Only Operations administrators can pick any account.")
-    q = request.GET.get("q", "").strip()
+    q = search_text(request, "q")
     accounts = Account.objects.order_by("name")
     if q:
         accounts = accounts.filter(Q(name__icontains=q) | Q(public_id__icontains=q))

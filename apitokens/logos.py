@@ -10,6 +10,9 @@ administrators (and operators acting on it), like every other object of an accou
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import logging
 import re
 import secrets
 import warnings
@@ -31,12 +34,18 @@ CONTENT_TYPES: Final = {"png": "image/png", "jpg": "image/jpeg"}
 HINT: Final = "Max file size is 5MB. Supported file types are .jpg & .png"
 URL_PREFIX: Final = "/media/logos/"
 
+logger = logging.getLogger(__name__)
+
 # Pillow's own guard, for any code path that opens an image; ours below is stricter still.
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
 
 class LogoRefused(ValueError):
     pass
+
+
+class LogoNotStored(Exception):
+    """A valid logo that could not be written (disk full, read-only volume, …)."""
 
 
 def logo_dir() -> Path:
@@ -70,6 +79,11 @@ def _verify(data: bytes) -> str:
                     raise LogoRefused("Supported file types are .jpg & .png.")
                 if width * height > MAX_PIXELS or max(width, height) > MAX_SIDE:
                     raise LogoRefused(f"The image must be at most {MAX_SIDE} by {MAX_SIDE} pixels.")
+                end = _end_of_image(data, fmt)
+                if end is None:
+                    raise LogoRefused("The file is not a valid .jpg or .png image.")
+                if end != len(data):
+                    raise LogoRefused("The file has data after the end of the image.")
                 image.verify()
             # verify() leaves the image unusable; decode it fully once, from a fresh parse,
             # to catch truncated data that only shows while decoding.
@@ -84,16 +98,80 @@ def _verify(data: bytes) -> str:
     return FORMATS[fmt][0]
 
 
+def _end_of_image(data: bytes, fmt: str) -> int | None:
+    """Where the image ends: past PNG's IEND chunk, or past the JPEG marker EOI (segments are
+    skipped by their length, entropy-coded data up to the next real marker). None if it never
+    ends. Anything after that end is how polyglots are made (an image that is also a ZIP or a
+    JAR, read from its end, or HTML), and Pillow ignores it, so it is refused here."""
+    size = len(data)
+    if fmt == "PNG":
+        pos = 8  # the signature
+        while pos + 12 <= size:
+            length = int.from_bytes(data[pos : pos + 4], "big")
+            kind = data[pos + 4 : pos + 8]
+            pos += 12 + length  # length, type, data, CRC
+            if kind == b"IEND":
+                return pos if pos <= size else None
+        return None
+    pos = 2  # SOI
+    while pos + 2 <= size:
+        if data[pos] != 0xFF:
+            return None
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker == 0xD9:  # EOI
+            return pos + 2
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # markers without a length
+            pos += 2
+            continue
+        if pos + 4 > size:
+            return None
+        pos += 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
+        if marker == 0xDA:  # start of scan: entropy-coded data runs to the next marker
+            while True:
+                pos = data.find(b"\xff", pos)
+                if pos < 0 or pos + 1 >= size:
+                    return None
+                following = data[pos + 1]
+                if following == 0x00 or 0xD0 <= following <= 0xD7:  # stuffing, restart
+                    pos += 2
+                    continue
+                break
+    return None
+
+
 def store(data: bytes, extension: str, *, account_id: str) -> str:
     """Write a checked logo of an account under a random name; returns the URL path kept on
     the token (``/media/logos/ACC-…/<name>``)."""
     if not ACCOUNT_RE.match(account_id):
         raise ValueError(f"not an account id: {account_id!r}")
     folder = logo_dir() / account_id
-    folder.mkdir(parents=True, exist_ok=True)
     name = f"{secrets.token_urlsafe(24)}.{extension}"
-    with (folder / name).open("xb") as handle:
-        handle.write(data)
+    path = folder / name
+    created = False
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with path.open("xb") as handle:
+            created = True
+            handle.write(data)
+    except OSError as exc:
+        # Never leave a partial file behind (a later reader would serve half an image), and
+        # only ever remove the file this call created ("xb" refuses an existing one).
+        if created:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        code = errno.errorcode.get(exc.errno or 0, type(exc).__name__)
+        logger.error("logo not stored for %s: %s", account_id, code)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise LogoNotStored(
+                "The logo could not be saved: the server is out of storage space. "
+                "Try again later, or continue without a logo."
+            ) from None
+        raise LogoNotStored(
+            "The logo could not be saved. Try again later, or continue without a logo."
+        ) from None
     return f"{URL_PREFIX}{account_id}/{name}"
 
 

@@ -100,6 +100,8 @@ def snapshot(token: ApiToken, modules: Sequence[Module] | None = None) -> dict[s
 
 
 VALUE_REFUSED: Final = "Must not contain an API token value; keep values out of stored text."
+# PostgreSQL cannot store NUL in text (SQLite can): refused alike on both, as Django's forms do.
+NUL_REFUSED: Final = "Null characters are not allowed."
 
 
 def validate_fields(
@@ -123,8 +125,13 @@ def validate_fields(
             errors["description"] = [f"Description must be at most {DESCRIPTION_MAX} characters."]
         elif token_secrets.contains_value(description):
             errors["description"] = [VALUE_REFUSED]
-    if not isinstance(icon, _Unset) and token_secrets.contains_value(icon):
-        errors["icon"] = [VALUE_REFUSED]
+        elif "\x00" in description:
+            errors["description"] = [NUL_REFUSED]
+    if not isinstance(icon, _Unset):
+        if token_secrets.contains_value(icon):
+            errors["icon"] = [VALUE_REFUSED]
+        elif "\x00" in icon:
+            errors["icon"] = [NUL_REFUSED]
     return errors
 
 

@@ -158,7 +158,9 @@ def token_reveal(request: HttpRequest, public_id: str) -> HttpResponse:
         verdict = ratelimit.check(email=email, ip=ip)
         if not verdict.allowed:
             form.add_error(None, "Too many wrong passwords. Try again later.")
-            return _value_response(request, access, token, base | {"prompt": form}, status=429)
+            refused = _value_response(request, access, token, base | {"prompt": form}, status=429)
+            refused["Retry-After"] = str(verdict.retry_after)
+            return refused
         if form.is_valid() and access.user.check_password(form.cleaned_data["password"]):
             mark_authenticated(request)
         else:

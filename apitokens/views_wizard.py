@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core import signing
@@ -32,6 +33,7 @@ STEPS: Final = ("general", "modules", "overview")
 STEP_LABELS: Final = {"general": "General", "modules": "Modules", "overview": "Overview"}
 SALT: Final = "apitokens.wizard"
 MAX_AGE: Final = 6 * 3600
+NOT_STORED: Final = "not_stored"
 
 
 def _load_state(raw: str) -> dict[str, Any] | None:
@@ -105,7 +107,13 @@ def token_add(request: HttpRequest) -> HttpResponse:
         state["description"] = general.cleaned_data["description"]
         if general.cleaned_data["logo"] is not None:
             data, extension = general.cleaned_data["logo"]
-            state["icon"] = logos.store(data, extension, account_id=access.account.public_id)
+            try:
+                state["icon"] = logos.store(data, extension, account_id=access.account.public_id)
+            except logos.LogoNotStored as exc:
+                general.add_error("logo", forms.ValidationError(str(exc), code=NOT_STORED))
+                return _render_wizard(
+                    request, access, step=step, state=state, form=general, status=507
+                )
         elif request.POST.get("remove_logo"):
             state["icon"] = ""
         return _render_wizard(request, access, step="modules", state=state)
@@ -194,18 +202,20 @@ def token_edit(request: HttpRequest, public_id: str) -> HttpResponse:
             if step == "general":
                 changes["name"] = form.cleaned_data["name"]
                 changes["description"] = form.cleaned_data["description"]
-                if form.cleaned_data["logo"] is not None:
-                    changes["icon"] = logos.store(
-                        *form.cleaned_data["logo"], account_id=access.account.public_id
-                    )
-                elif request.POST.get("remove_logo"):
+                if form.cleaned_data["logo"] is None and request.POST.get("remove_logo"):
                     changes["icon"] = ""
             else:
                 changes["modules"] = form.chosen()
             try:
+                if step == "general" and form.cleaned_data["logo"] is not None:
+                    changes["icon"] = logos.store(
+                        *form.cleaned_data["logo"], account_id=access.account.public_id
+                    )
                 updated = services.update_token(
                     token=token, actor=access.actor, request=request_context(request), **changes
                 )
+            except logos.LogoNotStored as exc:
+                form.add_error("logo", forms.ValidationError(str(exc), code=NOT_STORED))
             except ValidationFailed as exc:
                 for field, problems in exc.errors.items():
                     for problem in problems:
@@ -227,7 +237,8 @@ def token_edit(request: HttpRequest, public_id: str) -> HttpResponse:
                 response["HX-Retarget"] = f"#token-{fresh.public_id}"
                 response["HX-Reswap"] = "outerHTML"
                 return vary_on_htmx(message_event(response, "success", text))
-        status = 400
+        # 507 when the server could not store the logo (nothing to fix in the form), else 400.
+        status = 507 if form.has_error("logo", code=NOT_STORED) else 400
     elif step == "general":
         form = GeneralForm(initial={"name": token.name, "description": token.description})
     else:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Final
 
 from django.contrib.auth.decorators import login_required
@@ -27,9 +27,17 @@ from django.views.decorators.http import require_GET
 
 from audit import export
 from audit.models import AuditRecord, EventType
-from tokens_admin.ui import is_htmx, query_with, require_admin, vary_on_htmx
+from tokens_admin.ui import is_htmx, query_with, require_admin, search_text, vary_on_htmx
 
 PER_PAGE: Final = 25
+
+
+def _day(value: str) -> date | None:
+    """A date like 2026-11-22, or None (``parse_date`` raises on 2026-13-45)."""
+    try:
+        return parse_date(value)
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -47,12 +55,12 @@ class Filters:
         date_from = request.GET.get("from", "").strip()
         date_to = request.GET.get("to", "").strip()
         for key, value in (("from", date_from), ("to", date_to)):
-            if value and parse_date(value) is None:
+            if value and _day(value) is None:
                 errors[key] = "Enter a date like 2026-11-22."
         return cls(
-            event=request.GET.get("event", "").strip()[:200],
-            object=request.GET.get("object", "").strip()[:32],
-            actor=request.GET.get("actor", "").strip()[:32],
+            event=search_text(request, "event", 200),
+            object=search_text(request, "object", 32),
+            actor=search_text(request, "actor", 32),
             date_from=date_from if "from" not in errors else "",
             date_to=date_to if "to" not in errors else "",
             errors=errors,
@@ -66,11 +74,11 @@ class Filters:
         if self.actor:
             records = records.filter(actor_id=self.actor)
         zone = timezone.get_current_timezone()
-        if self.date_from and (start := parse_date(self.date_from)):
+        if self.date_from and (start := _day(self.date_from)) and start > date.min:
             records = records.filter(
                 timestamp__gte=datetime.combine(start, datetime.min.time(), tzinfo=zone)
             )
-        if self.date_to and (end := parse_date(self.date_to)):
+        if self.date_to and (end := _day(self.date_to)) and end < date.max:
             records = records.filter(
                 timestamp__lt=datetime.combine(
                     end + timedelta(days=1), datetime.min.time(), tzinfo=zone

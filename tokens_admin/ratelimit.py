@@ -1,7 +1,7 @@
 """Fixed-window counters for failed attempts, shared through the cache (Redis when
 configured) and falling back to this process's memory when the cache is unreachable.
 
-Only failures are counted, so well-behaved clients never pay for a cache round trip.
+Only failures are counted, so well-behaved clients never pay for a cache write.
 """
 
 from __future__ import annotations
@@ -9,11 +9,20 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.core.cache import cache
 
 logger = logging.getLogger(__name__)
+
+# How long the limiters leave an unreachable store alone before trying it again.
+RETRY_SECONDS = 30.0
+
+
+def clock() -> float:
+    """Wall-clock seconds that place an attempt in its window (tests move it, never sleep)."""
+    return time.time()
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,13 +56,62 @@ class _LocalCounters:
             self._window = window
 
 
+class StoreHealth:
+    """Whether the shared store answers, for every limiter of this process at once.
+
+    After a failure the limiters count in this process and leave the store alone for
+    ``retry_seconds`` (a store that times out instead of refusing would otherwise add its
+    timeout to every request); then one call tries it again. Each change is logged once: a
+    warning when the store goes away, a line when it is back — never a line per request.
+    """
+
+    def __init__(
+        self, retry_seconds: float = RETRY_SECONDS, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.retry_seconds = retry_seconds
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._down = False
+        self._retry_at = 0.0
+
+    def usable(self) -> bool:
+        return not self._down or self.clock() >= self._retry_at
+
+    def failed(self, exc: Exception) -> None:
+        with self._lock:
+            self._retry_at = self.clock() + self.retry_seconds
+            if self._down:
+                return
+            self._down = True
+        logger.warning(
+            "rate limit store unreachable (%s); counting failures per process until it is back",
+            type(exc).__name__,
+        )
+
+    def succeeded(self) -> None:
+        if not self._down:
+            return
+        with self._lock:
+            if not self._down:
+                return
+            self._down = False
+        logger.info("rate limit store reachable again; counting failures in it")
+
+    def reset(self) -> None:
+        with self._lock:
+            self._down = False
+            self._retry_at = 0.0
+
+
+store = StoreHealth()
+
+
 class FailureLimiter:
     def __init__(self, name: str, *, limit: int, window_seconds: int) -> None:
         self.name = name
         self.limit = limit
         self.window_seconds = window_seconds
         self._local = _LocalCounters()
-        self._cache_down_logged = False
 
     def _window(self, now: float) -> tuple[int, int]:
         window = int(now // self.window_seconds)
@@ -63,35 +121,44 @@ class FailureLimiter:
     def _key(self, subject: str, window: int) -> str:
         return f"rl:{self.name}:{window}:{subject}"
 
-    def _cache_failed(self, exc: Exception) -> None:
-        if not self._cache_down_logged:
-            self._cache_down_logged = True
-            logger.warning(
-                "rate limit store unreachable (%s); counting failures per process",
-                type(exc).__name__,
-            )
-
     def check(self, subject: str, now: float | None = None) -> Verdict:
         """May ``subject`` try again now?"""
-        window, retry_after = self._window(time.time() if now is None else now)
+        window, retry_after = self._window(clock() if now is None else now)
         key = self._key(subject, window)
-        try:
-            count = int(cache.get(key) or 0)
-        except Exception as exc:  # any cache backend error: fall back, never fail open silently
-            self._cache_failed(exc)
+        count: int | None = None
+        if store.usable():
+            try:
+                count = int(cache.get(key) or 0)
+            except Exception as exc:  # any cache backend error: count here, never fail open
+                store.failed(exc)
+            else:
+                store.succeeded()
+        if count is None:
             count = self._local.get(key, window)
         return Verdict(allowed=count < self.limit, retry_after=retry_after)
 
     def fail(self, subject: str, now: float | None = None) -> Verdict:
         """Count one failure; the verdict says whether the subject is now over the limit."""
-        window, retry_after = self._window(time.time() if now is None else now)
+        window, retry_after = self._window(clock() if now is None else now)
         key = self._key(subject, window)
-        try:
-            count = 1 if cache.add(key, 1, timeout=self.window_seconds + 1) else cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.set(key, 1, timeout=self.window_seconds + 1)
-            count = 1
-        except Exception as exc:
-            self._cache_failed(exc)
+        count: int | None = None
+        if store.usable():
+            try:
+                count = self._count_shared(key)
+            except Exception as exc:
+                store.failed(exc)
+            else:
+                store.succeeded()
+        if count is None:
             count = self._local.incr(key, window)
         return Verdict(allowed=count < self.limit, retry_after=retry_after)
+
+    def _count_shared(self, key: str) -> int:
+        timeout = self.window_seconds + 1
+        if cache.add(key, 1, timeout=timeout):
+            return 1
+        try:
+            return int(cache.incr(key))
+        except ValueError:  # expired between add and incr
+            cache.set(key, 1, timeout=timeout)
+            return 1

@@ -184,6 +184,7 @@ ROUTES: dict[str, Route] = {
         writers_scope,
     ),
     "api-unknown": Route("api", (), "/public/v1/no/such/resource"),
+    "api-outside": Route("api", (), "/public/v2/no/such/resource"),
 }
 
 

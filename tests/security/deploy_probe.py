@@ -1,0 +1,196 @@
+"""Every URL of the project through Django's test client, in a process of its own that runs
+with production settings (``APP_ENV=production``: they are read once, at import, so they cannot
+be faithfully switched on inside the test process).
+
+``python -m tests.security.deploy_probe`` reads what to probe from ``PROBE_*`` variables (the
+ids of objects the calling test committed), walks the URL resolver, and prints one JSON
+document: for every request its persona, method, path, status, security headers and cookies.
+The test (test_deployment.py) makes the assertions. A URL pattern with a converter this file
+cannot fill is reported as an error, so a new URL cannot slip past unprobed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from typing import Any
+
+import django
+
+HOST = "tokens.example.com"
+HEADERS = (
+    "Strict-Transport-Security",
+    "Content-Security-Policy",
+    "X-Content-Type-Options",
+    "Referrer-Policy",
+    "X-Frame-Options",
+    "Cross-Origin-Opener-Policy",
+    "Location",
+    "Content-Type",
+    "WWW-Authenticate",
+)
+LEAKS = ("Traceback", "Django Version", "DEBUG = True", "Request Method:", "OperationalError")
+
+
+def main() -> None:
+    django.setup()
+    from django.db import OperationalError
+    from django.http import HttpRequest, HttpResponse
+    from django.test import Client
+    from django.urls import URLPattern, URLResolver, get_resolver, path
+
+    from accounts.models import User
+    from tokens_admin import urls
+    from tokens_admin.ui import SESSION_ACCOUNT
+
+    def boom(request: HttpRequest) -> HttpResponse:
+        raise RuntimeError("a bug, on purpose")
+
+    def database_down(request: HttpRequest) -> HttpResponse:
+        raise OperationalError("could not connect to server")
+
+    # Before the first request builds the resolver: two views that fail, for the 500 and
+    # 503 pages as production serves them.
+    urls.urlpatterns[:0] = [path("probe/boom/", boom), path("probe/database-down/", database_down)]
+
+    fill = {
+        "tkn": os.environ["PROBE_TOKEN"],
+        "aud": os.environ["PROBE_RECORD"],
+        "slug:action": "disable",
+        "str:account_id": os.environ["PROBE_ACCOUNT"],
+        "str:name": os.environ["PROBE_LOGO"],
+        "str:token_id": os.environ["PROBE_TOKEN"],
+        "str:module_id": "MOD-1756",
+        "str:record_id": os.environ["PROBE_RECORD"],
+        "str:event_type_id": os.environ["PROBE_EVENT_TYPE"],
+    }
+    errors: list[str] = []
+
+    def concrete(route: str) -> str | None:
+        def replace(match: re.Match[str]) -> str:
+            converter, _, name = match.group(1).rpartition(":")
+            for key in (f"{converter}:{name}", converter):
+                if key in fill:
+                    return fill[key]
+            errors.append(f"no value for <{match.group(1)}> in {route!r}")
+            return "?"
+
+        return re.sub(r"<([^>]+)>", replace, route)
+
+    def walk(patterns: list[Any], prefix: str = "") -> list[str]:
+        found: list[str] = []
+        for entry in patterns:
+            route = str(entry.pattern)
+            if isinstance(entry, URLResolver):
+                found += walk(entry.url_patterns, prefix + route)
+            elif isinstance(entry, URLPattern):
+                if route.startswith("^"):  # the API's catch-all
+                    found.append("/" + prefix + "no-such-resource")
+                    continue
+                found.append("/" + (concrete(prefix + route) or ""))
+        return found
+
+    every = walk(get_resolver().url_patterns)
+    api = [p for p in every if p.startswith("/public/")]
+    ui = [p for p in every if not p.startswith(("/public/", "/healthz", "/readyz", "/probe/"))]
+    results: list[dict[str, Any]] = []
+
+    def probe(
+        persona: str, client: Client, method: str, url: str, secure: bool = True, **extra: Any
+    ) -> None:
+        response = getattr(client, method.lower())(url, secure=secure, HTTP_HOST=HOST, **extra)
+        body = b"" if response.streaming else response.content
+        results.append(
+            {
+                "persona": persona,
+                "method": method,
+                "path": url,
+                "secure": secure,
+                "htmx": "HTTP_HX_REQUEST" in extra,
+                "status": response.status_code,
+                "headers": {h: response.headers.get(h) for h in HEADERS if h in response},
+                "cookies": [
+                    {
+                        "name": morsel.key,
+                        "secure": bool(morsel["secure"]),
+                        "httponly": bool(morsel["httponly"]),
+                        "samesite": morsel["samesite"],
+                        # Django deletes a cookie with an empty value that expires at once.
+                        "deleted": morsel.value == "" and str(morsel["max-age"]) == "0",
+                    }
+                    for morsel in response.cookies.values()
+                ],
+                "leaks": [leak for leak in LEAKS if leak.encode() in body],
+            }
+        )
+        if response.streaming:
+            response.close()
+
+    def signed_in(email: str, account: str | None = None) -> Client:
+        client = Client(raise_request_exception=False)
+        client.force_login(User.objects.get(email=email))
+        if account:
+            session = client.session
+            session[SESSION_ACCOUNT] = account
+            session.save()
+        return client
+
+    anonymous = Client(raise_request_exception=False)
+    admin = signed_in(os.environ["PROBE_ADMIN"])
+    member = signed_in(os.environ["PROBE_MEMBER"])
+    for url in ui:
+        probe("anonymous", anonymous, "GET", url)
+        probe("admin", admin, "GET", url)
+        probe("admin", admin, "GET", url, HTTP_HX_REQUEST="true")
+        probe("member", member, "GET", url)
+        probe("anonymous", anonymous, "GET", url, secure=False)  # must redirect to HTTPS
+    # Error pages, with DEBUG off as in production.
+    for persona, client in (("anonymous", anonymous), ("admin", admin)):
+        probe(persona, client, "GET", "/no-such-page/")
+        probe(persona, client, "GET", "/probe/boom/")
+        probe(persona, client, "GET", "/probe/database-down/")
+    strict = Client(enforce_csrf_checks=True, raise_request_exception=False)
+    strict.force_login(User.objects.get(email=os.environ["PROBE_ADMIN"]))
+    probe("admin", strict, "POST", f"/settings/api-tokens/{fill['tkn']}/disable/")  # CSRF 403
+    probe("anonymous", anonymous, "POST", "/signin/", data={"email": "x"})  # 400 form
+    disallowed = anonymous.get("/signin/", secure=True, HTTP_HOST="evil.example")
+    results.append(
+        {
+            "persona": "anonymous",
+            "method": "GET",
+            "path": "/signin/ (Host: evil.example)",
+            "secure": True,
+            "htmx": False,
+            "status": disallowed.status_code,
+            "headers": {h: disallowed.headers.get(h) for h in HEADERS if h in disallowed},
+            "cookies": [],
+            "leaks": [leak for leak in LEAKS if leak.encode() in disallowed.content],
+        }
+    )
+    # Responses that set cookies: the session (sign-in), CSRF, and messages (after an action).
+    fresh = Client(raise_request_exception=False)
+    probe(
+        "anonymous",
+        fresh,
+        "POST",
+        "/signin/",
+        data={"email": os.environ["PROBE_ADMIN"], "password": os.environ["PROBE_PASSWORD"]},
+    )
+    probe("admin", fresh, "POST", f"/settings/api-tokens/{fill['tkn']}/disable/")
+    probe("admin", fresh, "POST", f"/settings/api-tokens/{fill['tkn']}/enable/")
+    probe("admin", fresh, "POST", "/signout/")
+    # The API: plain HTTP is refused, never redirected; HTTPS never redirects either.
+    token = {"HTTP_AUTHORIZATION": f"Bearer {os.environ['PROBE_VALUE']}"}
+    for url in [*api, "/public/v1", "/public/", "/public/v2/anything"]:
+        for method in ("GET", "POST"):
+            probe("token", anonymous, method, url, secure=False, **token)
+        probe("token", anonymous, "GET", url, **token)
+    for url in ("/healthz", "/readyz"):
+        probe("probe", anonymous, "GET", url, secure=False)
+    json.dump({"errors": errors, "ui": ui, "api": api, "results": results}, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
