@@ -30,6 +30,22 @@ def require_postgres() -> None:
         pytest.skip(message)
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: Any, django_db_blocker: Any) -> Iterator[None]:
+    """pytest-django's, plus one step before it drops the test database: on PostgreSQL, end
+    the sessions other code left on it (a test running an event loop, as Playwright's sync API
+    does, gets a connection of its own that nothing closes), or DROP DATABASE fails with
+    "is being accessed by other users" now and then, depending on the garbage collector."""
+    yield
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _flush_around_audit_triggers(django_db_setup: Any, django_db_blocker: Any) -> Iterator[None]:
     """Transactional tests empty every table between tests; the append-only triggers would
