@@ -39,10 +39,13 @@ _CREDENTIALS_RE = re.compile(r"[A-Za-z0-9\-._~+/:]+=*")
 LAST_ACCESS_INTERVAL = timedelta(minutes=1)
 INVALID_TOKEN_DETAIL = "The API token is invalid."  # noqa: S105 - a message
 
+# Every API request is checked, so the shared store is asked only about addresses this
+# process saw fail (a Redis round trip per valid request otherwise; docs/decisions.md).
 auth_failures = FailureLimiter(
     "api-auth",
     limit=settings.API_AUTH_FAILURE_LIMIT,
     window_seconds=settings.API_AUTH_FAILURE_WINDOW,
+    suspects_only=True,
 )
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import os
 import re
@@ -101,7 +100,8 @@ def replace_values(text: str) -> str:
 
 def digest(value: str, pepper: bytes) -> str:
     """HMAC-SHA256 of the value keyed with the server-side pepper, as 64 hex characters."""
-    return hmac.new(pepper, value.encode("ascii"), hashlib.sha256).hexdigest()
+    # (hmac.digest: the one-shot C path, a few microseconds less per request than hmac.new.)
+    return hmac.digest(pepper, value.encode("ascii"), "sha256").hex()
 
 
 def verify(value: str, stored_digest: str, pepper: bytes) -> bool:

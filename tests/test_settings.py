@@ -175,6 +175,15 @@ def test_it_trusts_the_proxy_header_only_when_told(tmp_path):
     assert values["SECURE_PROXY_SSL_HEADER"] == ["HTTP_X_FORWARDED_PROTO", "https"]
 
 
+def test_the_default_sqlite_database_keeps_its_connection_between_requests(tmp_path):
+    env = {k: v for k, v in production_env(tmp_path).items() if k != "DATABASE_URL"}
+
+    database = settings_of(env, "DATABASES")["DATABASES"]["default"]  # type: ignore[index]
+
+    assert database["ENGINE"] == "django.db.backends.sqlite3"
+    assert database["CONN_MAX_AGE"] == 60
+
+
 def test_it_selects_postgresql_from_database_url(tmp_path):
     env = {
         **production_env(tmp_path),

@@ -55,6 +55,11 @@ class _LocalCounters:
             self._counts.clear()
             self._window = window
 
+    def clear(self) -> None:
+        with self._lock:
+            self._counts.clear()
+            self._window = -1
+
 
 class StoreHealth:
     """Whether the shared store answers, for every limiter of this process at once.
@@ -106,12 +111,67 @@ class StoreHealth:
 store = StoreHealth()
 
 
+class _Suspects:
+    """The subjects this process saw fail in the current window, up to ``cap`` of them; past
+    the cap everyone is a suspect until the window ends (memory stays bounded, limits hold)."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self._lock = threading.Lock()
+        self._seen: set[str] = set()
+        self._window = -1
+        self._full_window = -1
+
+    def add(self, subject: str, window: int) -> None:
+        with self._lock:
+            if window != self._window:
+                self._seen.clear()
+                self._window = window
+            if len(self._seen) < self.cap:
+                self._seen.add(subject)
+            else:
+                self._full_window = window
+
+    def innocent(self, subject: str, window: int) -> bool:
+        # No lock: each read is atomic, and a race with add() (or a window boundary) costs
+        # at most one attempt that skips the store.
+        if window == self._full_window:
+            return False
+        return window != self._window or subject not in self._seen
+
+    def clear(self) -> None:
+        with self._lock:
+            self._seen.clear()
+            self._window = -1
+            self._full_window = -1
+
+
 class FailureLimiter:
-    def __init__(self, name: str, *, limit: int, window_seconds: int) -> None:
+    """``suspects_only``: ``check()`` consults the shared store only for subjects this process
+    saw fail in the current window (a set lookup for everyone else, instead of a store round
+    trip on every request). Another server's failures then count here from this process's
+    first failure of that subject: at most one more attempt per process and window."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        limit: int,
+        window_seconds: int,
+        suspects_only: bool = False,
+        suspects_cap: int = 100_000,
+    ) -> None:
         self.name = name
         self.limit = limit
         self.window_seconds = window_seconds
+        self.suspects_only = suspects_only
         self._local = _LocalCounters()
+        self._suspects = _Suspects(suspects_cap)
+
+    def forget(self) -> None:
+        """Drop what this process remembers (its counters, its suspects); tests start clean."""
+        self._local.clear()
+        self._suspects.clear()
 
     def _window(self, now: float) -> tuple[int, int]:
         window = int(now // self.window_seconds)
@@ -124,6 +184,8 @@ class FailureLimiter:
     def check(self, subject: str, now: float | None = None) -> Verdict:
         """May ``subject`` try again now?"""
         window, retry_after = self._window(clock() if now is None else now)
+        if self.suspects_only and self._suspects.innocent(subject, window):
+            return Verdict(allowed=True, retry_after=retry_after)
         key = self._key(subject, window)
         count: int | None = None
         if store.usable():
@@ -140,6 +202,7 @@ class FailureLimiter:
     def fail(self, subject: str, now: float | None = None) -> Verdict:
         """Count one failure; the verdict says whether the subject is now over the limit."""
         window, retry_after = self._window(clock() if now is None else now)
+        self._suspects.add(subject, window)
         key = self._key(subject, window)
         count: int | None = None
         if store.usable():

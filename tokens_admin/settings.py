@@ -157,7 +157,13 @@ if DATABASE_URL:
         raise ImproperlyConfigured("DATABASE_URL must name a database (or a SQLite file path)")
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
-    _db = {"ENGINE": "django.db.backends.sqlite3", "NAME": VAR_DIR / "tokens-admin.sqlite3"}
+    # Kept open between requests like a DATABASE_URL's (conn_max_age above): reopening costs
+    # a connect and the PRAGMAs below on every API call.
+    _db = {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": VAR_DIR / "tokens-admin.sqlite3",
+        "CONN_MAX_AGE": 60,
+    }
 
 if _db["ENGINE"] == "django.db.backends.sqlite3":
     _db["OPTIONS"] = {

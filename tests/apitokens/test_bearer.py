@@ -18,7 +18,7 @@ REALM = 'Bearer realm="api"'
 @pytest.fixture(autouse=True)
 def _fresh_limits():
     cache.clear()
-    middleware.auth_failures._local._counts.clear()
+    middleware.auth_failures.forget()
     yield
     cache.clear()
 
