@@ -45,7 +45,9 @@ class ApiToken(models.Model):
             # in index order, a page (or a search's first matches) costs what it shows instead
             # of sorting every token of the account (35 ms for page 100 of 10,000 on SQLite).
             models.Index(fields=["account", "-created_at", "-id"], name="token_account_created"),
-            models.Index(fields=["account", "name"], name="token_account_name"),
+            # With status, a name search is counted from the index alone (SQLite otherwise
+            # counted through the created_at index, row by row: 11 ms instead of 2 at 10,000).
+            models.Index(fields=["account", "name", "status"], name="token_account_name"),
         ]
 
     def __str__(self) -> str:

@@ -52,3 +52,14 @@ def test_the_api_default_order_reads_the_index_in_order(account: Account) -> Non
     text = plan(tokens)
     assert "token_account_created" in text
     assert "TEMP B-TREE" not in text
+
+
+def test_a_name_search_is_counted_from_the_index_alone(account: Account) -> None:
+    # What the API's ilike(name,*…*) and its $meta total run: the rows matching, id only.
+    matching = (
+        ApiToken.objects.filter(account=account)
+        .exclude(status=TokenStatus.DELETED)
+        .filter(name__icontains="sync")
+        .values("pk")
+    )
+    assert "COVERING INDEX token_account_name" in plan(matching)
