@@ -64,7 +64,8 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
         path = data["auth"].get("path")
         loaded = (
             f"the authentication path alone measures {path['added_us']:+.0f} µs in-process "
-            "(fastest of 7 repeats); the server runs compete with the other sessions' load"
+            "(fastest of 7 repeats); under gunicorn the same code runs cache-cold between "
+            "the rest of the stack, and rounds on this VM differ by up to ±40%"
             if path
             else ""
         )
@@ -257,8 +258,9 @@ def markdown(results: dict[str, Any], *, result_path: str) -> str:
     add("")
     start, end = machine["load_average_start"], machine.get("load_average_end", [0, 0, 0])
     add(
-        f"The machine was shared: other sessions ran their test suites at the same time "
-        f"(1-minute load average {start[0]:.1f} at the start and {end[0]:.1f} at the end, on "
+        f"The machine is a small shared VM: absolute times drift between runs (other tenants, "
+        f"and the benchmark's own server, wrk and client filling both cores; 1-minute load "
+        f"average {start[0]:.1f} at the start and {end[0]:.1f} at the end, on "
         f"{machine['cores']} cores). That is why ratios are measured inside one round of "
         "interleaved runs and reported as medians with min–max."
     )
@@ -420,7 +422,7 @@ METHOD = """## Method
   trail's deep pages are reached with the keyset cursor the page before links to
   (`?after=<timestamp>_<id>` of its last row), built from the row at that offset.
   The p95 is wall time; "p95 CPU" is the process's own CPU time (SQLite's work included,
-  PostgreSQL's not), which the other sessions' load does not inflate.
+  PostgreSQL's not), which the load of other processes does not inflate.
 - **lastAccessAt.** wrk at full speed against the Bearer endpoint, cycling through four fresh
   tokens, for 60 s on the first database and 10 s on the second (5 s in quick mode); a
   trigger in the benchmark database records every row update that sets `last_access_at`.
