@@ -202,7 +202,8 @@ class FailureLimiter:
     def fail(self, subject: str, now: float | None = None) -> Verdict:
         """Count one failure; the verdict says whether the subject is now over the limit."""
         window, retry_after = self._window(clock() if now is None else now)
-        self._suspects.add(subject, window)
+        if self.suspects_only:
+            self._suspects.add(subject, window)
         key = self._key(subject, window)
         count: int | None = None
         if store.usable():
