@@ -142,9 +142,12 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------------
 DATABASE_URL = env_str("DATABASE_URL")
+# Seconds a connection stays open between requests, whichever database: reopening costs a
+# connect (and on SQLite the PRAGMAs below) on every API call.
+_CONN_MAX_AGE = 60
 if DATABASE_URL:
     try:
-        _db: dict[str, Any] = dict(dj_database_url.parse(DATABASE_URL, conn_max_age=60))
+        _db: dict[str, Any] = dict(dj_database_url.parse(DATABASE_URL, conn_max_age=_CONN_MAX_AGE))
     except ValueError as exc:
         raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
     if _db["ENGINE"] not in (
@@ -157,12 +160,10 @@ if DATABASE_URL:
         raise ImproperlyConfigured("DATABASE_URL must name a database (or a SQLite file path)")
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
-    # Kept open between requests like a DATABASE_URL's (conn_max_age above): reopening costs
-    # a connect and the PRAGMAs below on every API call.
     _db = {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": VAR_DIR / "tokens-admin.sqlite3",
-        "CONN_MAX_AGE": 60,
+        "CONN_MAX_AGE": _CONN_MAX_AGE,
     }
 
 if _db["ENGINE"] == "django.db.backends.sqlite3":
