@@ -3,21 +3,25 @@
 Per request: one indexed SELECT of the token (with its account) by the id inside the value,
 then a constant-time compare of HMAC digests. No cache sits in front of that SELECT, so a
 token disabled or deleted on any process stops working on the very next request. The SELECT
-is compiled by the ORM once and then run straight on a cursor (``TokenLookup``): building a
-queryset costs ten times what the query itself does (see docs/performance.md).
+is compiled by the ORM once and then run straight on the driver's cursor (``TokenLookup``):
+building a queryset costs ten times what the query itself does, and Django's cursor wrappers
+twice (see docs/performance.md and docs/decisions.md).
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import DatabaseError, connections, router
-from django.db.models import Q
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.sqlite3.base import FORMAT_QMARK_REGEX
+from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
@@ -81,21 +85,39 @@ class Credential(NamedTuple):
     name: str
     digest: str
     status: str
-    last_access_at: datetime | None
     account_pk: int
     account_id: str
     account_name: str
     account_type: str
     account_status: str
+    # lastAccessAt is older than LAST_ACCESS_INTERVAL (or never written): the database
+    # compares, so no datetime is read back and converted on every request.
+    stale: bool
+
+
+class _Compiled(NamedTuple):
+    sql: str  # in Django's ``%s`` style, for its cursor
+    native_sql: str  # in the driver's own parameter style, for the driver's cursor
+    token_param: int  # where the token id and the staleness threshold go in the parameters
+    since_param: int
+    converters: dict[int, tuple[list[Any], Any]]
 
 
 class TokenLookup:
-    """``SELECT <Credential's columns> FROM token JOIN account WHERE token.public_id = %s``.
+    """``SELECT <Credential's columns>, (last_access_at IS NULL OR last_access_at <= %s)
+    FROM token JOIN account WHERE token.public_id = %s``.
 
     The ORM builds and compiles the query once per database alias (so it follows the models
-    and the backend); each call then only runs it on a cursor and applies the backend's value
-    converters (SQLite's datetimes). Building a queryset per request cost several hundred
-    microseconds of CPU, ten times the indexed SELECT itself.
+    and the backend); each call then only runs it and applies the backend's value converters
+    (SQLite's datetimes). Building a queryset per request cost several hundred microseconds
+    of CPU, ten times the indexed SELECT itself.
+
+    The SELECT runs on the driver's own cursor, inside Django's error translation (so a lost
+    database is a ``DatabaseError`` here too, and marks the connection for closing): Django's
+    cursor wrappers cost twice the query on every request. Whenever someone is watching the
+    queries — ``DEBUG``, ``assertNumQueries``, ``connection.execute_wrapper`` — or the
+    connection is not plainly usable (not yet open, a health check due, a broken
+    transaction), the same SQL goes through Django's cursor instead, which handles all of it.
     """
 
     FIELDS = (
@@ -104,51 +126,117 @@ class TokenLookup:
         "name",
         "digest",
         "status",
-        "last_access_at",
         "account_id",
         "account__public_id",
         "account__name",
         "account__type",
         "account__status",
+        "stale",
     )
     _PLACEHOLDER = "TKN-0000-0000"
+    _SINCE_PLACEHOLDER = datetime(2000, 1, 1, tzinfo=UTC)
 
     def __init__(self) -> None:
-        self._compiled: dict[str, tuple[str, dict[int, tuple[list[Any], Any]]]] = {}
+        self._compiled: dict[str, _Compiled] = {}
+        self._thresholds: tuple[tuple[str, int], Any] | None = None
 
-    def _compile(self, alias: str) -> tuple[str, dict[int, tuple[list[Any], Any]]]:
+    def _compile(self, alias: str) -> _Compiled:
         query = (
             ApiToken.objects.using(alias)
+            .annotate(
+                stale=ExpressionWrapper(
+                    Q(last_access_at__isnull=True) | Q(last_access_at__lte=self._SINCE_PLACEHOLDER),
+                    output_field=BooleanField(),
+                )
+            )
             .filter(public_id=self._PLACEHOLDER)
             .values_list(*self.FIELDS)[:1]
             .query
         )
         compiler = query.get_compiler(using=alias)
         sql, params = compiler.as_sql()
-        if tuple(params) != (self._PLACEHOLDER,):  # pragma: no cover - a changed query shape
-            raise RuntimeError(f"unexpected parameters in the token lookup: {params!r}")
+        since = self._since(self._SINCE_PLACEHOLDER, connections[alias])
+        if sorted(map(str, params)) != sorted(map(str, (self._PLACEHOLDER, since))):
+            raise RuntimeError(  # pragma: no cover - a changed query shape
+                f"unexpected parameters in the token lookup: {params!r}"
+            )
+        token_param = list(params).index(self._PLACEHOLDER)
         converters = compiler.get_converters([column for column, _, _ in compiler.select])
-        return sql, converters
+        native_sql = sql
+        if connections[alias].vendor == "sqlite":
+            # What Django's SQLite cursor does to every statement, done once.
+            native_sql = FORMAT_QMARK_REGEX.sub("?", sql).replace("%%", "%")
+        return _Compiled(sql, native_sql, token_param, 1 - token_param, converters)
 
-    def __call__(self, token_id: str) -> Credential | None:
+    @staticmethod
+    def _since(moment: datetime, connection: BaseDatabaseWrapper) -> Any:
+        """``moment`` as the ORM passes a DateTimeField's value to this backend's driver."""
+        return connection.ops.adapt_datetimefield_value(moment)
+
+    def _threshold(self, connection: BaseDatabaseWrapper, now: datetime | None) -> Any:
+        """LAST_ACCESS_INTERVAL before now, adapted for the driver; computed once a second
+        (a second's lag only delays a write that happens at most once a minute anyway)."""
+        if now is not None:
+            return self._since(now - LAST_ACCESS_INTERVAL, connection)
+        second = int(time.time())
+        key = (connection.vendor, second)
+        cached = self._thresholds
+        if cached is None or cached[0] != key:
+            now = datetime.fromtimestamp(second, UTC)
+            cached = self._thresholds = (key, self._since(now - LAST_ACCESS_INTERVAL, connection))
+        return cached[1]
+
+    def __call__(self, token_id: str, now: datetime | None = None) -> Credential | None:
         alias = router.db_for_read(ApiToken)
         compiled = self._compiled.get(alias)
         if compiled is None:
             compiled = self._compiled[alias] = self._compile(alias)
-        sql, converters = compiled
         connection = connections[alias]
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [token_id])
-            row = cursor.fetchone()
+        params: list[Any] = [None, None]
+        params[compiled.token_param] = token_id
+        params[compiled.since_param] = self._threshold(connection, now)
+        if _plainly_usable(connection):
+            connection.validate_thread_sharing()
+            with connection.wrap_database_errors:
+                cursor = (
+                    connection.connection.cursor()
+                    if connection.vendor == "sqlite"
+                    else connection.create_cursor()
+                )
+                try:
+                    cursor.execute(compiled.native_sql, params)
+                    row = cursor.fetchone()
+                finally:
+                    cursor.close()
+        else:
+            with connection.cursor() as django_cursor:
+                django_cursor.execute(compiled.sql, params)
+                row = django_cursor.fetchone()
         if row is None:
             return None
-        if converters:
+        if compiled.converters:
             values = list(row)
-            for position, (functions, expression) in converters.items():
+            for position, (functions, expression) in compiled.converters.items():
                 for convert in functions:
                     values[position] = convert(values[position], expression, connection)
             row = values
         return Credential._make(row)
+
+
+def _plainly_usable(connection: BaseDatabaseWrapper) -> bool:
+    """May a statement skip Django's cursor on ``connection``? Only when nothing watches the
+    queries and the connection needs none of what Django's cursor would do first."""
+    return (
+        connection.connection is not None
+        and not connection.execute_wrappers
+        and not connection.queries_logged
+        and not connection.needs_rollback
+        # (Django's per-request health check, CONN_HEALTH_CHECKS; the stubs lack both.)
+        and (
+            connection.health_check_done  # type: ignore[attr-defined]
+            or not connection.health_check_enabled  # type: ignore[attr-defined]
+        )
+    )
 
 
 lookup_token = TokenLookup()
@@ -179,9 +267,7 @@ class BearerAuthMiddleware:
             return outcome
         token = outcome
         response = api_headers(self.get_response(request))
-        if token.last_access_at is None or (
-            timezone.now() - token.last_access_at >= LAST_ACCESS_INTERVAL
-        ):
+        if token.stale:
             # After the response is sent (Django closes the response once the server has
             # written it), so the write adds nothing to this request's latency.
             response._resource_closers.append(lambda: _touch(token.pk))  # type: ignore[attr-defined]
@@ -228,21 +314,24 @@ class BearerAuthMiddleware:
         if scheme.lower() != "bearer":
             return _unauthorized(request, "Use the Bearer authentication scheme.", None)
         credentials = credentials.strip(" \t")
-        if not credentials:
-            return _invalid_request(request, "The Bearer credentials are empty.")
-        if not _CREDENTIALS_RE.fullmatch(credentials):
-            return _invalid_request(
-                request, "The Authorization header must hold exactly one Bearer token."
-            )
-        verdict = auth_failures.check(ip)
-        if not verdict.allowed:
-            return problem(
-                request,
-                429,
-                "Too many failed authentication attempts. Try again later.",
-                headers={"Retry-After": str(verdict.retry_after)},
-            )
+        # A well-formed value is one b64token; only something else needs the syntax check.
         parsed = token_secrets.parse_value(credentials)
+        if parsed is None:
+            if not credentials:
+                return _invalid_request(request, "The Bearer credentials are empty.")
+            if not _CREDENTIALS_RE.fullmatch(credentials):
+                return _invalid_request(
+                    request, "The Authorization header must hold exactly one Bearer token."
+                )
+        if not auth_failures.unsuspected(ip):
+            verdict = auth_failures.check(ip)
+            if not verdict.allowed:
+                return problem(
+                    request,
+                    429,
+                    "Too many failed authentication attempts. Try again later.",
+                    headers={"Retry-After": str(verdict.retry_after)},
+                )
         token = lookup_token(parsed.token_id) if parsed is not None else None
         if (
             parsed is None

@@ -181,6 +181,14 @@ class FailureLimiter:
     def _key(self, subject: str, window: int) -> str:
         return f"rl:{self.name}:{window}:{subject}"
 
+    def unsuspected(self, subject: str) -> bool:
+        """True when ``check()`` would allow ``subject`` without asking the store: a
+        ``suspects_only`` limiter that saw no failure of it in this window (one set lookup,
+        for the path every valid request takes)."""
+        return self.suspects_only and self._suspects.innocent(
+            subject, int(clock() // self.window_seconds)
+        )
+
     def check(self, subject: str, now: float | None = None) -> Verdict:
         """May ``subject`` try again now?"""
         window, retry_after = self._window(clock() if now is None else now)

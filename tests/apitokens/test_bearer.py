@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from unittest import mock
+
 import pytest
 from django.core.cache import cache
+from django.db import DatabaseError, connections, transaction
 from django.test import Client, override_settings
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from apitokens import middleware
 from apitokens.models import ApiToken, TokenStatus
@@ -207,6 +213,106 @@ def test_authentication_is_one_query(client, robot, django_assert_num_queries):
     # 1 token+account, then the endpoint: 1 get; self-read needs no module query.
     with django_assert_num_queries(2):
         call(client, f"Bearer {robot.plain_value}", path=f"{URL}/{robot.public_id}")
+
+
+def _expected_credential(token: ApiToken, *, stale: bool) -> middleware.Credential:
+    account = token.account
+    return middleware.Credential(
+        pk=token.pk,
+        public_id=token.public_id,
+        name=token.name,
+        digest=token.digest,
+        status=token.status,
+        account_pk=account.pk,
+        account_id=account.public_id,
+        account_name=account.name,
+        account_type=account.type,
+        account_status=account.status,
+        stale=stale,
+    )
+
+
+LAST_ACCESS_CASES = [
+    pytest.param(None, True, id="never"),
+    pytest.param(timedelta(minutes=5), True, id="5-minutes-ago"),
+    pytest.param(timedelta(seconds=61), True, id="61-seconds-ago"),
+    pytest.param(timedelta(seconds=30), False, id="30-seconds-ago"),
+    pytest.param(timedelta(seconds=-30), False, id="clock-skew-ahead"),
+]
+
+
+@pytest.mark.parametrize(("ago", "stale"), LAST_ACCESS_CASES)
+def test_the_lookup_reads_the_row_on_the_drivers_cursor(robot, ago, stale):
+    # Nothing watches the queries (as in production): the SELECT runs on the driver's cursor,
+    # never through Django's, and reads what the ORM reads, staleness decided by the database.
+    now = timezone.now()
+    robot.last_access_at = None if ago is None else now - ago
+    robot.save(update_fields=["last_access_at"])
+    wrapper = connections["default"]
+    wrapper.ensure_connection()
+    with mock.patch.object(wrapper, "cursor", side_effect=AssertionError("Django's cursor")):
+        found = middleware.lookup_token(robot.public_id, now=now)
+    assert found == _expected_credential(robot, stale=stale)
+    assert type(found.stale) is bool
+    assert middleware.lookup_token("TKN-0000-0000", now=now) is None
+
+
+@pytest.mark.parametrize(("ago", "stale"), LAST_ACCESS_CASES)
+def test_the_lookup_goes_through_djangos_cursor_while_queries_are_watched(robot, ago, stale):
+    now = timezone.now()
+    robot.last_access_at = None if ago is None else now - ago
+    robot.save(update_fields=["last_access_at"])
+    wrapper = connections["default"]
+    with CaptureQueriesContext(wrapper) as queries:
+        found = middleware.lookup_token(robot.public_id, now=now)
+    assert found == _expected_credential(robot, stale=stale)
+    assert len(queries.captured_queries) == 1
+    assert robot.public_id in queries.captured_queries[0]["sql"]
+
+
+def test_the_lookup_goes_through_djangos_cursor_under_an_execute_wrapper(robot):
+    seen = []
+
+    def watch(execute, sql, params, many, context):
+        seen.append(params)
+        return execute(sql, params, many, context)
+
+    with connections["default"].execute_wrapper(watch):
+        assert middleware.lookup_token(robot.public_id).public_id == robot.public_id
+    assert len(seen) == 1
+    assert robot.public_id in seen[0]
+
+
+class _Undo(Exception):
+    pass
+
+
+def test_a_database_error_on_the_drivers_cursor_is_a_503_and_marks_the_connection(client, robot):
+    wrapper = connections["default"]
+    wrapper.ensure_connection()
+    table = ApiToken._meta.db_table
+
+    outcome = {}
+    try:
+        with transaction.atomic():
+            with wrapper.cursor() as cursor:  # the table goes away, inside a savepoint
+                cursor.execute(f'ALTER TABLE "{table}" RENAME TO "{table}_gone"')
+            wrapper.errors_occurred = False
+            try:
+                middleware.lookup_token(robot.public_id)
+            except DatabaseError as exc:
+                outcome["error"] = exc
+            # Django closes a connection after such an error if it is no longer usable.
+            outcome["marked"] = wrapper.errors_occurred
+            outcome["response"] = call(client, f"Bearer {robot.plain_value}")
+            raise _Undo
+    except _Undo:
+        pass
+    assert isinstance(outcome["error"], DatabaseError)
+    assert outcome["marked"] is True
+    assert outcome["response"].status_code == 503
+    assert outcome["response"]["Retry-After"]
+    assert call(client, f"Bearer {robot.plain_value}").status_code == 200
 
 
 def test_a_session_never_authenticates_the_api(client, alice, robot):
