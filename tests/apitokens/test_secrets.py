@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import os
 import re
+import zlib
 
 import pytest
 from hypothesis import given, settings
@@ -153,3 +154,12 @@ def test_it_finds_values_in_text_and_ignores_near_misses():
     bad = good[:-1] + ("A" if good[-1] != "A" else "B")
     text = f"x={good}\nbroken={bad}\nglued=a{good}\n"
     assert s.find_values(text) == [good]
+
+
+def test_a_checksum_that_only_matches_modulo_two_to_the_32_is_refused():
+    value = s.generate_value("TKN-1234-5678")
+    crc = zlib.crc32(value[:-6].encode("ascii"))
+    wrapped = s.base62(crc + 2**32, 6)  # 62**6 > 2**33: still six characters
+    assert len(wrapped) == 6
+    assert s.parse_value(value[:-6] + wrapped) is None
+    assert s.parse_value(value) == s.ParsedValue("TKN-1234-5678", value)
