@@ -1,6 +1,6 @@
 """Authentication overhead (issue 5, target 1) and lastAccessAt writes (target 4).
 
-Six variants of one trivial view returning ``{"ok": true}``, all served by one gunicorn (sync
+Seven variants of one trivial view returning ``{"ok": true}``, all served by one gunicorn (sync
 workers ×2) with ``benchmarks.settings``. Each run is ``wrk -t1 -c8``; the variants are run
 interleaved (A B C … A B C …) for several rounds, and before and after each run the workers'
 CPU time is read from ``/proc/<pid>/schedstat``, so each run gives requests per second and

@@ -53,6 +53,7 @@ from benchmarks.harness import (
     sqlite_version,
     wrk_path,
 )
+from benchmarks.variants import VARIANTS
 
 BENCH_LIBRARIES = ("rest_framework", "knox", "rest_framework_api_key")
 DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/postgres"
@@ -397,7 +398,7 @@ def measure_timed(
     result: dict[str, Any] = {}
     credentials = json.loads(credentials_path.read_text())
     with gunicorn(env, work) as server:
-        say(f"{label}: authentication overhead, {sizes.rounds} rounds × 6 variants")
+        say(f"{label}: authentication overhead, {sizes.rounds} rounds × {len(VARIANTS)} variants")
         result["auth"] = auth.measure_auth(
             server, credentials["headers"], seconds=sizes.seconds, rounds=sizes.rounds
         )

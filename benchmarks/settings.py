@@ -3,7 +3,7 @@ the libraries it is compared with (the ``bench`` extra) and their routes.
 
 Everything the product does on a request — every middleware, the Bearer check under
 ``/public/`` — is exactly what ``tokens_admin.settings`` configures; this module only adds
-apps and URLs next to it, so all six variants run in one server.
+apps and URLs next to it, so all seven variants run in one server.
 """
 
 from __future__ import annotations

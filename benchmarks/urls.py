@@ -1,4 +1,4 @@
-"""Routes of the authentication benchmark's server: the six variants, then the product."""
+"""Routes of the authentication benchmark's server: the seven variants, then the product."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from django.urls import include, path
 
 from benchmarks import drf_views
 from benchmarks.variants import PATHS
-from benchmarks.views import ok
+from benchmarks.views import lean, ok
 
 
 def _route(key: str) -> str:
@@ -18,6 +18,8 @@ urlpatterns = [
     path(_route("floor"), ok),
     # Under /public/: the product's Bearer middleware authenticates it like any API call.
     path(_route("ours"), ok),
+    # Outside /public/ too: the lean reference checks the token itself.
+    path(_route("lean"), lean),
     path(_route("drf"), drf_views.NoAuth.as_view()),
     path(_route("drf_token"), drf_views.DrfToken.as_view()),
     path(_route("knox"), drf_views.Knox.as_view()),

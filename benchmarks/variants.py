@@ -1,4 +1,4 @@
-"""The six variants of the authentication benchmark: one trivial view, six ways to reach it."""
+"""The seven variants of the authentication benchmark: one trivial view, seven ways to reach it."""
 
 from __future__ import annotations
 
@@ -17,6 +17,10 @@ class Variant:
 VARIANTS = (
     Variant("floor", "plain Django view, no auth (the floor)", "/bench/plain", None),
     Variant("ours", "tokens-admin Bearer middleware", "/public/bench/ok", "ours"),
+    # Outside /public/, with the same token: one SELECT and one HMAC compare, no more.
+    Variant(
+        "lean", "lean reference: one indexed SELECT and an HMAC compare", "/bench/lean", "ours"
+    ),
     Variant("drf", "DRF APIView, no auth", "/bench/drf/plain", None),
     Variant("drf_token", "DRF TokenAuthentication", "/bench/drf/token", "drf_token"),
     Variant("knox", "django-rest-knox", "/bench/drf/knox", "knox"),
