@@ -116,8 +116,13 @@ class TokenLookup:
     database is a ``DatabaseError`` here too, and marks the connection for closing): Django's
     cursor wrappers cost twice the query on every request. Whenever someone is watching the
     queries — ``DEBUG``, ``assertNumQueries``, ``connection.execute_wrapper`` — or the
-    connection is not plainly usable (not yet open, a health check due, a broken
-    transaction), the same SQL goes through Django's cursor instead, which handles all of it.
+    connection is not plainly usable (not yet open, a broken transaction), the same SQL goes
+    through Django's cursor instead, which handles all of it.
+
+    With ``CONN_HEALTH_CHECKS`` (PostgreSQL), Django checks a reused connection with a
+    ``SELECT 1`` before a request's first query; the lookup is that check instead. If it
+    fails, the connection is closed, as the check would have closed it, and the SELECT runs
+    again on a new one; if it succeeds, the check is done for the rest of the request.
     """
 
     FIELDS = (
@@ -186,6 +191,31 @@ class TokenLookup:
             cached = self._thresholds = (key, self._since(now - LAST_ACCESS_INTERVAL, connection))
         return cached[1]
 
+    @staticmethod
+    def _on_driver_cursor(
+        connection: BaseDatabaseWrapper, compiled: _Compiled, params: list[Any]
+    ) -> Any:
+        connection.validate_thread_sharing()
+        with connection.wrap_database_errors:
+            cursor = (
+                connection.connection.cursor()
+                if connection.vendor == "sqlite"
+                else connection.create_cursor()
+            )
+            try:
+                cursor.execute(compiled.native_sql, params)
+                return cursor.fetchone()
+            finally:
+                cursor.close()
+
+    @staticmethod
+    def _on_django_cursor(
+        connection: BaseDatabaseWrapper, compiled: _Compiled, params: list[Any]
+    ) -> Any:
+        with connection.cursor() as cursor:
+            cursor.execute(compiled.sql, params)
+            return cursor.fetchone()
+
     def __call__(self, token_id: str, now: datetime | None = None) -> Credential | None:
         alias = router.db_for_read(ApiToken)
         compiled = self._compiled.get(alias)
@@ -196,22 +226,22 @@ class TokenLookup:
         params[compiled.token_param] = token_id
         params[compiled.since_param] = self._threshold(connection, now)
         if _plainly_usable(connection):
-            connection.validate_thread_sharing()
-            with connection.wrap_database_errors:
-                cursor = (
-                    connection.connection.cursor()
-                    if connection.vendor == "sqlite"
-                    else connection.create_cursor()
-                )
-                try:
-                    cursor.execute(compiled.native_sql, params)
-                    row = cursor.fetchone()
-                finally:
-                    cursor.close()
+            # A health check due (CONN_HEALTH_CHECKS, before a request's first query): the
+            # lookup is that check. Django would send a SELECT 1 first on every request.
+            checking = connection.health_check_enabled and not connection.health_check_done  # type: ignore[attr-defined]
+            try:
+                row = self._on_driver_cursor(connection, compiled, params)
+            except DatabaseError:
+                if not checking:
+                    raise
+                # What the check would have found: this connection is broken. Close it as
+                # Django's check does; Django's cursor opens a new one for the retry.
+                connection.close()
+                row = self._on_django_cursor(connection, compiled, params)
+            if checking:
+                connection.health_check_done = True  # type: ignore[attr-defined]
         else:
-            with connection.cursor() as django_cursor:
-                django_cursor.execute(compiled.sql, params)
-                row = django_cursor.fetchone()
+            row = self._on_django_cursor(connection, compiled, params)
         if row is None:
             return None
         if compiled.converters:
@@ -225,17 +255,13 @@ class TokenLookup:
 
 def _plainly_usable(connection: BaseDatabaseWrapper) -> bool:
     """May a statement skip Django's cursor on ``connection``? Only when nothing watches the
-    queries and the connection needs none of what Django's cursor would do first."""
+    queries and the connection needs nothing Django's cursor would do first (open it, refuse
+    a broken transaction; a due health check the lookup runs itself)."""
     return (
         connection.connection is not None
         and not connection.execute_wrappers
         and not connection.queries_logged
         and not connection.needs_rollback
-        # (Django's per-request health check, CONN_HEALTH_CHECKS; the stubs lack both.)
-        and (
-            connection.health_check_done  # type: ignore[attr-defined]
-            or not connection.health_check_enabled  # type: ignore[attr-defined]
-        )
     )
 
 

@@ -283,6 +283,75 @@ def test_the_lookup_goes_through_djangos_cursor_under_an_execute_wrapper(robot):
     assert robot.public_id in seen[0]
 
 
+def test_the_lookup_is_the_requests_health_check(robot):
+    # CONN_HEALTH_CHECKS (PostgreSQL): Django would send SELECT 1 before the request's first
+    # query; the lookup runs on the driver's cursor instead, and counts as the check.
+    wrapper = connections["default"]
+    wrapper.ensure_connection()
+    with (
+        mock.patch.multiple(wrapper, health_check_enabled=True, health_check_done=False),
+        mock.patch.object(wrapper, "is_usable", side_effect=AssertionError("SELECT 1")),
+    ):
+        with mock.patch.object(wrapper, "cursor", side_effect=AssertionError("Django's cursor")):
+            found = middleware.lookup_token(robot.public_id)
+        assert found.public_id == robot.public_id
+        assert wrapper.health_check_done is True
+
+
+class _BrokenConnection:
+    """A driver connection the server has dropped: every statement fails."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+        self.closed = False
+
+    def cursor(self, *args, **kwargs):
+        raise self.error
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_broken_connection_found_by_the_lookup_is_replaced_and_the_lookup_runs_again():
+    robot = TokenFactory(account=AccountFactory(), name="Robot")
+    wrapper = connections["default"]
+    wrapper.ensure_connection()
+    live = wrapper.connection
+    broken = _BrokenConnection(wrapper.Database.OperationalError("server closed the connection"))
+    wrapper.connection = broken
+    wrapper.health_check_enabled, enabled = True, wrapper.health_check_enabled
+    wrapper.health_check_done = False
+    try:
+        found = middleware.lookup_token(robot.public_id)
+    finally:
+        if wrapper.connection is broken:
+            wrapper.connection = live
+        wrapper.health_check_enabled = enabled
+    assert found.public_id == robot.public_id
+    assert broken.closed  # closed as Django's failed check closes it
+    assert wrapper.connection not in (None, broken, live)  # the retry opened a new one
+    assert wrapper.health_check_done is True
+    live.close()
+
+
+def test_without_a_health_check_due_a_failing_lookup_is_not_retried(robot):
+    wrapper = connections["default"]
+    wrapper.ensure_connection()
+    live = wrapper.connection
+    broken = _BrokenConnection(wrapper.Database.OperationalError("server closed the connection"))
+    wrapper.connection = broken
+    try:
+        with (
+            mock.patch.multiple(wrapper, health_check_enabled=True, health_check_done=True),
+            pytest.raises(DatabaseError),
+        ):
+            middleware.lookup_token(robot.public_id)
+    finally:
+        wrapper.connection = live
+    assert not broken.closed
+
+
 class _Undo(Exception):
     pass
 
