@@ -20,7 +20,6 @@ from typing import Any, NamedTuple
 from django.conf import settings
 from django.db import DatabaseError, connections, router
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.backends.sqlite3.base import FORMAT_QMARK_REGEX
 from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
@@ -121,8 +120,9 @@ class TokenLookup:
 
     With ``CONN_HEALTH_CHECKS`` (PostgreSQL), Django checks a reused connection with a
     ``SELECT 1`` before a request's first query; the lookup is that check instead. If it
-    fails, the connection is closed, as the check would have closed it, and the SELECT runs
-    again on a new one; if it succeeds, the check is done for the rest of the request.
+    fails and the connection is no longer usable, it is closed, as the check would have closed
+    it, and the SELECT runs again on a new one; if it succeeds, the check is done for the rest
+    of the request.
     """
 
     FIELDS = (
@@ -170,6 +170,9 @@ class TokenLookup:
         native_sql = sql
         if connections[alias].vendor == "sqlite":
             # What Django's SQLite cursor does to every statement, done once.
+            # (Imported here: the sqlite3 module need not exist where SQLite is not used.)
+            from django.db.backends.sqlite3.base import FORMAT_QMARK_REGEX
+
             native_sql = FORMAT_QMARK_REGEX.sub("?", sql).replace("%%", "%")
         return _Compiled(sql, native_sql, token_param, 1 - token_param, converters)
 
@@ -184,7 +187,7 @@ class TokenLookup:
         if now is not None:
             return self._since(now - LAST_ACCESS_INTERVAL, connection)
         second = int(time.time())
-        key = (connection.vendor, second)
+        key = (connection.alias, second)  # (per alias: each may have its own TIME_ZONE)
         cached = self._thresholds
         if cached is None or cached[0] != key:
             now = datetime.fromtimestamp(second, UTC)
@@ -232,10 +235,11 @@ class TokenLookup:
             try:
                 row = self._on_driver_cursor(connection, compiled, params)
             except DatabaseError:
-                if not checking:
+                # Retried only when the check Django skipped would have failed: a broken
+                # connection is closed, as the check closes it, and Django's cursor opens a
+                # new one. Any other error (a timeout, a missing table) is not retried.
+                if not checking or connection.is_usable():
                     raise
-                # What the check would have found: this connection is broken. Close it as
-                # Django's check does; Django's cursor opens a new one for the retry.
                 connection.close()
                 row = self._on_django_cursor(connection, compiled, params)
             if checking:

@@ -323,7 +323,9 @@ def test_a_broken_connection_found_by_the_lookup_is_replaced_and_the_lookup_runs
     wrapper.health_check_enabled, enabled = True, wrapper.health_check_enabled
     wrapper.health_check_done = False
     try:
-        found = middleware.lookup_token(robot.public_id)
+        # (What Django's SELECT 1 finds on a dropped connection.)
+        with mock.patch.object(wrapper, "is_usable", return_value=False):
+            found = middleware.lookup_token(robot.public_id)
     finally:
         if wrapper.connection is broken:
             wrapper.connection = live
@@ -333,6 +335,27 @@ def test_a_broken_connection_found_by_the_lookup_is_replaced_and_the_lookup_runs
     assert wrapper.connection not in (None, broken, live)  # the retry opened a new one
     assert wrapper.health_check_done is True
     live.close()
+
+
+def test_a_failing_lookup_on_a_usable_connection_is_not_retried(robot):
+    # A timeout or a missing table is not a dropped connection: the error stands (a 503),
+    # the connection is kept, and the SELECT is not sent twice.
+    wrapper = connections["default"]
+    wrapper.ensure_connection()
+    live = wrapper.connection
+    broken = _BrokenConnection(wrapper.Database.OperationalError("canceling statement"))
+    wrapper.connection = broken
+    try:
+        with (
+            mock.patch.multiple(wrapper, health_check_enabled=True, health_check_done=False),
+            mock.patch.object(wrapper, "is_usable", return_value=True),
+            mock.patch.object(wrapper, "cursor", side_effect=AssertionError("a retry")),
+            pytest.raises(DatabaseError),
+        ):
+            middleware.lookup_token(robot.public_id)
+    finally:
+        wrapper.connection = live
+    assert not broken.closed
 
 
 def test_without_a_health_check_due_a_failing_lookup_is_not_retried(robot):
@@ -368,7 +391,10 @@ def test_a_database_error_on_the_drivers_cursor_is_a_503_and_marks_the_connectio
                 cursor.execute(f'ALTER TABLE "{table}" RENAME TO "{table}_gone"')
             wrapper.errors_occurred = False
             try:
-                middleware.lookup_token(robot.public_id)
+                with mock.patch.object(
+                    wrapper, "cursor", side_effect=AssertionError("Django's cursor")
+                ):
+                    middleware.lookup_token(robot.public_id)
             except DatabaseError as exc:
                 outcome["error"] = exc
             # Django closes a connection after such an error if it is no longer usable.
