@@ -62,27 +62,20 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
         enforced = vendor == "sqlite"
         added = ours["cpu_us_added_over_floor"]["median"]
         path = data["auth"].get("path")
-        lean = rows.get("lean")
-        loaded = "; ".join(
-            part
-            for part in (
-                (
-                    "the lean reference (one indexed SELECT and an HMAC compare, nothing "
-                    f"else) adds {lean['cpu_us_added_over_floor']['median']:+.0f} µs and "
-                    f"reaches {lean['throughput_vs_floor']['median']:.2f}× in the same rounds"
-                )
-                if lean
-                else "",
-                (
-                    f"the authentication path alone measures {path['added_us']:+.0f} µs "
-                    "in-process (fastest of 7 repeats); under gunicorn the same code runs "
-                    "cache-cold between the rest of the stack"
-                )
-                if path
-                else "",
+        reasons = []
+        if lean := rows.get("lean"):
+            reasons.append(
+                "the lean reference (one indexed SELECT and an HMAC compare, nothing else) "
+                f"adds {lean['cpu_us_added_over_floor']['median']:+.0f} µs and reaches "
+                f"{lean['throughput_vs_floor']['median']:.2f}× in the same rounds"
             )
-            if part
-        )
+        if path:
+            reasons.append(
+                f"the authentication path alone measures {path['added_us']:+.0f} µs "
+                "in-process (fastest of 7 repeats); under gunicorn the same code runs "
+                "cache-cold between the rest of the stack"
+            )
+        loaded = "; ".join(reasons)
         ratio = ours["throughput_vs_floor"]["median"]
         best = data["auth"]["ours_vs_best_library"]["median"]
         targets += [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import timedelta
 from unittest import mock
 
@@ -312,66 +313,57 @@ class _BrokenConnection:
         self.closed = True
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_broken_connection_found_by_the_lookup_is_replaced_and_the_lookup_runs_again():
-    robot = TokenFactory(account=AccountFactory(), name="Robot")
+@contextmanager
+def _dropped_connection(message: str):
+    """The default connection's driver connection swapped for one whose statements fail with
+    ``message``; the live one is put back unless the lookup replaced it."""
     wrapper = connections["default"]
     wrapper.ensure_connection()
     live = wrapper.connection
-    broken = _BrokenConnection(wrapper.Database.OperationalError("server closed the connection"))
+    broken = _BrokenConnection(wrapper.Database.OperationalError(message))
     wrapper.connection = broken
-    wrapper.health_check_enabled, enabled = True, wrapper.health_check_enabled
-    wrapper.health_check_done = False
     try:
-        # (What Django's SELECT 1 finds on a dropped connection.)
-        with mock.patch.object(wrapper, "is_usable", return_value=False):
-            found = middleware.lookup_token(robot.public_id)
+        yield wrapper, broken, live
     finally:
         if wrapper.connection is broken:
             wrapper.connection = live
-        wrapper.health_check_enabled = enabled
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_broken_connection_found_by_the_lookup_is_replaced_and_the_lookup_runs_again():
+    robot = TokenFactory(account=AccountFactory(), name="Robot")
+    with (
+        _dropped_connection("server closed the connection") as (wrapper, broken, live),
+        mock.patch.multiple(wrapper, health_check_enabled=True, health_check_done=False),
+        # (What Django's SELECT 1 finds on a dropped connection.)
+        mock.patch.object(wrapper, "is_usable", return_value=False),
+    ):
+        found = middleware.lookup_token(robot.public_id)
+        assert wrapper.health_check_done is True
     assert found.public_id == robot.public_id
     assert broken.closed  # closed as Django's failed check closes it
     assert wrapper.connection not in (None, broken, live)  # the retry opened a new one
-    assert wrapper.health_check_done is True
     live.close()
 
 
-def test_a_failing_lookup_on_a_usable_connection_is_not_retried(robot):
-    # A timeout or a missing table is not a dropped connection: the error stands (a 503),
-    # the connection is kept, and the SELECT is not sent twice.
-    wrapper = connections["default"]
-    wrapper.ensure_connection()
-    live = wrapper.connection
-    broken = _BrokenConnection(wrapper.Database.OperationalError("canceling statement"))
-    wrapper.connection = broken
-    try:
-        with (
-            mock.patch.multiple(wrapper, health_check_enabled=True, health_check_done=False),
-            mock.patch.object(wrapper, "is_usable", return_value=True),
-            mock.patch.object(wrapper, "cursor", side_effect=AssertionError("a retry")),
-            pytest.raises(DatabaseError),
-        ):
-            middleware.lookup_token(robot.public_id)
-    finally:
-        wrapper.connection = live
-    assert not broken.closed
-
-
-def test_without_a_health_check_due_a_failing_lookup_is_not_retried(robot):
-    wrapper = connections["default"]
-    wrapper.ensure_connection()
-    live = wrapper.connection
-    broken = _BrokenConnection(wrapper.Database.OperationalError("server closed the connection"))
-    wrapper.connection = broken
-    try:
-        with (
-            mock.patch.multiple(wrapper, health_check_enabled=True, health_check_done=True),
-            pytest.raises(DatabaseError),
-        ):
-            middleware.lookup_token(robot.public_id)
-    finally:
-        wrapper.connection = live
+@pytest.mark.parametrize(
+    ("check_done", "usable"),
+    [
+        # A timeout or a missing table is not a dropped connection.
+        pytest.param(False, {"return_value": True}, id="check-due-connection-usable"),
+        pytest.param(True, {"side_effect": AssertionError("no check due")}, id="no-check-due"),
+    ],
+)
+def test_a_failing_lookup_is_not_retried_unless_the_check_would_fail(robot, check_done, usable):
+    # The error stands (a 503), the connection is kept, and the SELECT is not sent twice.
+    with (
+        _dropped_connection("canceling statement") as (wrapper, broken, _),
+        mock.patch.multiple(wrapper, health_check_enabled=True, health_check_done=check_done),
+        mock.patch.object(wrapper, "is_usable", **usable),
+        mock.patch.object(wrapper, "cursor", side_effect=AssertionError("a retry")),
+        pytest.raises(DatabaseError),
+    ):
+        middleware.lookup_token(robot.public_id)
     assert not broken.closed
 
 
