@@ -10,6 +10,7 @@ from accounts.errors import ModuleNotFound
 from accounts.models import Module
 from tokens_admin.api import (
     Principal,
+    Projection,
     Scope,
     collection,
     drop_nulls,
@@ -29,6 +30,7 @@ MODULES = Resource(
         "description": Field("description", sortable=False),
     },
 )
+PROJECTION = Projection(("id", "href", "name", "description", "code", "accountTypes"))
 
 
 def module_json(module: Module) -> dict[str, Any]:
@@ -46,17 +48,19 @@ def module_json(module: Module) -> dict[str, Any]:
 
 def list_modules(request: HttpRequest, principal: Principal) -> HttpResponse:
     query = query_of(request)
+    fields = PROJECTION.select(query)
     modules = Compiler(MODULES).apply(Module.objects.all(), query, ("name", "id"))
     total = modules.count()
     page = list(modules[query.offset : query.offset + query.limit]) if query.limit else []
-    return collection([module_json(m) for m in page], query=query, total=total)
+    return collection([fields.apply(module_json(m)) for m in page], query=query, total=total)
 
 
 def get_module(request: HttpRequest, principal: Principal, module_id: str) -> HttpResponse:
+    fields = PROJECTION.select(query_of(request))
     module = Module.objects.filter(public_id=module_id).first()
     if module is None:
         raise ModuleNotFound(f"Module {module_id} was not found.")
-    return json_response(module_json(module))
+    return json_response(fields.apply(module_json(module)))
 
 
 modules_view = endpoint(SCOPE, GET=list_modules)

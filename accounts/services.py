@@ -17,6 +17,10 @@ from audit.types import Actor, ActorType, ObjectRef, RequestContext
 from tokens_admin.errors import ValidationFailed
 
 ACCOUNT_NAME_MAX = 200
+EVENT_SIGNED_IN = "platform.accounts.user.signed_in"
+EVENT_SIGN_IN_FAILED = "platform.accounts.user.sign_in_failed"
+EVENT_SIGNED_OUT = "platform.accounts.user.signed_out"
+ANONYMOUS = Actor(id="ANONYMOUS", name="Anonymous", type=ActorType.SYSTEM)
 
 
 def actor_for_user(user: User, account: Account | None = None) -> Actor:
@@ -68,6 +72,8 @@ def create_account(
             actor=actor,
             account_id=account.public_id,
             summary=f"Account {account.name} ({account.type}) created",
+            details=f"Account {account.name} ({account.public_id}), type {account.type}, "
+            f"created by {actor.name} ({actor.id}).",
             documents={"account": {"id": account.public_id, "name": name, "type": type}},
             request=request,
         )
@@ -105,10 +111,25 @@ def enable_account_modules(
                 actor=actor,
                 account_id=locked.public_id,
                 summary=f"Module {module.name} ({module.public_id}) enabled for {locked.name}",
+                details=f"Module {module.name} ({module.public_id}) enabled for account "
+                f"{locked.name} ({locked.public_id}) by {actor.name} ({actor.id}); its API "
+                "tokens may now be given it.",
                 documents={"module": {"id": module.public_id, "name": module.name}},
                 request=request,
             )
     return added
+
+
+def _membership_details(
+    user: User, account: Account, role: str, new_user: bool, role_changed: bool
+) -> str:
+    if new_user:
+        what = f"New user {user.name} ({user.email}) added to {account.name} as {role}"
+    elif role_changed:
+        what = f"{user.name} ({user.email}) is now {role} of {account.name}"
+    else:
+        what = f"{user.name} ({user.email}) joined {account.name} as {role}"
+    return f"{what} ({account.public_id})."
 
 
 def create_user(
@@ -162,6 +183,7 @@ def create_user(
                 actor=actor,
                 account_id=account.public_id,
                 summary=f"{user.name} is {role} of {account.name}",
+                details=_membership_details(user, account, role, created, role_changed),
                 documents={
                     "user": {"id": user.public_id, "name": user.name, "email": user.email},
                     "membership": {"account": account.public_id, "role": role},
@@ -170,3 +192,52 @@ def create_user(
                 request=request,
             )
     return user, created
+
+
+def user_ref(user: User) -> ObjectRef:
+    return ObjectRef(id=user.public_id, name=user.name, object_type="User")
+
+
+def record_sign_in(*, user: User, account: Account, request: RequestContext) -> None:
+    with transaction.atomic():
+        record(
+            event=EVENT_SIGNED_IN,
+            obj=user_ref(user),
+            actor=actor_for_user(user, account),
+            account_id=account.public_id,
+            summary=f"{user.name} signed in",
+            details=f"{user.name} ({user.email}) signed in to {account.name} {request.where()}.",
+            request=request,
+        )
+
+
+def record_sign_in_failed(
+    *, email: str, user: User | None, account: Account | None, request: RequestContext
+) -> None:
+    """A refused sign-in, on the user's home account when the email is someone's. Never the
+    password: the details say only which email was tried, and from where."""
+    obj = user_ref(user) if user else ObjectRef(id="UNKNOWN", name=email[:200], object_type="User")
+    reason = "the password was wrong" if user else "no user has this email"
+    with transaction.atomic():
+        record(
+            event=EVENT_SIGN_IN_FAILED,
+            obj=obj,
+            actor=ANONYMOUS,
+            account_id=account.public_id if account else None,
+            summary=f"Sign-in failed for {email[:200]}",
+            details=f"Sign-in as {email[:200]} was refused {request.where()}: {reason}.",
+            request=request,
+        )
+
+
+def record_sign_out(*, user: User, account: Account | None, request: RequestContext) -> None:
+    with transaction.atomic():
+        record(
+            event=EVENT_SIGNED_OUT,
+            obj=user_ref(user),
+            actor=actor_for_user(user, account),
+            account_id=account.public_id if account else None,
+            summary=f"{user.name} signed out",
+            details=f"{user.name} ({user.email}) signed out {request.where()}.",
+            request=request,
+        )

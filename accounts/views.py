@@ -6,7 +6,6 @@ from django.contrib import messages
 from django.contrib.auth import authenticate, login, logout
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
@@ -14,12 +13,9 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts import ratelimit
+from accounts import ratelimit, services
 from accounts.forms import SignInForm
 from accounts.models import Account, User
-from accounts.services import actor_for_user
-from audit.recorder import record
-from audit.types import Actor, ActorType, ObjectRef
 from tokens_admin.ui import (
     SESSION_ACCOUNT,
     mark_authenticated,
@@ -30,10 +26,6 @@ from tokens_admin.ui import (
     search_text,
 )
 
-EVENT_SIGNED_IN = "platform.accounts.user.signed_in"
-EVENT_SIGN_IN_FAILED = "platform.accounts.user.sign_in_failed"
-EVENT_SIGNED_OUT = "platform.accounts.user.signed_out"
-ANONYMOUS = Actor(id="ANONYMOUS", name="Anonymous", type=ActorType.SYSTEM)
 PICKER_LIMIT = 50
 
 
@@ -46,35 +38,12 @@ def _next_url(request: HttpRequest) -> str:
     return reverse("ui:tokens")
 
 
-def _user_ref(user: User) -> ObjectRef:
-    return ObjectRef(id=user.public_id, name=user.name, object_type="User")
-
-
 def _home_account(user: User) -> Account | None:
     found = memberships(user)
     if not found:
         return None
     chosen = operator_membership(found) or found[0]
     return chosen.account
-
-
-def _record_failure(request: HttpRequest, email: str) -> None:
-    user = User.objects.filter(email=email.strip().lower()).first()
-    account = _home_account(user) if user is not None else None
-    obj = (
-        _user_ref(user)
-        if user is not None
-        else ObjectRef(id="UNKNOWN", name=email[:200], object_type="User")
-    )
-    with transaction.atomic():
-        record(
-            event=EVENT_SIGN_IN_FAILED,
-            obj=obj,
-            actor=ANONYMOUS,
-            account_id=account.public_id if account else None,
-            summary=f"Sign-in failed for {email[:200]}",
-            request=request_context(request),
-        )
 
 
 @require_http_methods(["GET", "POST"])
@@ -100,7 +69,13 @@ def sign_in(request: HttpRequest) -> HttpResponse:
         user = authenticate(request, username=email, password=form.cleaned_data["password"])
         if not isinstance(user, User) or _home_account(user) is None:
             ratelimit.fail(email=email, ip=ip)
-            _record_failure(request, email)
+            known = User.objects.filter(email=email).first()
+            services.record_sign_in_failed(
+                email=email,
+                user=known,
+                account=_home_account(known) if known is not None else None,
+                request=request_context(request),
+            )
             form.add_error(None, "The email or password is not correct.")
             status = 400
         else:
@@ -109,15 +84,7 @@ def sign_in(request: HttpRequest) -> HttpResponse:
             login(request, user)
             request.session[SESSION_ACCOUNT] = account.public_id
             mark_authenticated(request)
-            with transaction.atomic():
-                record(
-                    event=EVENT_SIGNED_IN,
-                    obj=_user_ref(user),
-                    actor=actor_for_user(user, account),
-                    account_id=account.public_id,
-                    summary=f"{user.name} signed in",
-                    request=request_context(request),
-                )
+            services.record_sign_in(user=user, account=account, request=request_context(request))
             return redirect(_next_url(request))
     elif request.method == "POST":
         status = 400
@@ -131,15 +98,7 @@ def sign_out(request: HttpRequest) -> HttpResponse:
     if isinstance(user, User) and user.is_authenticated:
         access = resolve_access(request)
         account = access.home if access else None
-        with transaction.atomic():
-            record(
-                event=EVENT_SIGNED_OUT,
-                obj=_user_ref(user),
-                actor=actor_for_user(user, account),
-                account_id=account.public_id if account else None,
-                summary=f"{user.name} signed out",
-                request=request_context(request),
-            )
+        services.record_sign_out(user=user, account=account, request=request_context(request))
     logout(request)
     messages.success(request, "You have signed out.")
     return redirect("ui:sign_in")

@@ -13,11 +13,13 @@ from accounts.errors import AccountNotFound
 from accounts.models import Account, Module
 from apitokens import secrets as token_secrets
 from apitokens import services
-from apitokens.errors import ModuleNotEnabled, TokenNotFound
+from apitokens.errors import TokenNotFound
 from apitokens.models import ApiToken, TokenStatus
 from tokens_admin.api import (
     Principal,
+    Projection,
     Scope,
+    Selection,
     collection,
     drop_nulls,
     endpoint,
@@ -28,9 +30,9 @@ from tokens_admin.api import (
     refuse_unknown_fields,
     request_context,
 )
-from tokens_admin.errors import Conflict, ValidationFailed
+from tokens_admin.errors import Conflict, DomainError, ValidationFailed
 from tokens_admin.problems import api_headers
-from tokens_admin.rql import Collection, Compiler, Field, Query, Resource, RQLError
+from tokens_admin.rql import Collection, Compiler, Field, Resource
 
 SCOPE = Scope(modules=("access-management", "platform-account-management"), self_param="token_id")
 WRITABLE = {"name", "description", "icon", "modules", "account"}
@@ -46,7 +48,9 @@ DEFAULT_FIELDS = (
     "account",
 )
 OPTIONAL_FIELDS = ("modules", "audit")
-ALL_FIELDS = (*DEFAULT_FIELDS, *OPTIONAL_FIELDS)
+PROJECTION = Projection(DEFAULT_FIELDS, OPTIONAL_FIELDS)
+DEFAULTS = Selection(DEFAULT_FIELDS)
+EVERYTHING = Selection(PROJECTION.known)
 DEFAULT_ORDER = ("-created_at", "-id")
 
 _token_modules = ApiToken.modules.through
@@ -114,24 +118,6 @@ def visible_tokens(principal: Principal) -> QuerySet[ApiToken]:
     return tokens.filter(account_id=principal.account_pk).exclude(status=TokenStatus.DELETED)
 
 
-def _selected(query: Query) -> list[str]:
-    fields = list(DEFAULT_FIELDS)
-    bare = [item for item in query.select if not item.startswith(("+", "-"))]
-    if bare:
-        fields = ["id"]
-    for item in query.select:
-        name = item.lstrip("+-")
-        if name not in ALL_FIELDS:
-            raise RQLError(f"cannot select {name!r}; allowed: {', '.join(ALL_FIELDS)}")
-        if item.startswith("-"):
-            if name == "id":
-                raise RQLError("id cannot be left out")
-            fields = [f for f in fields if f != name]
-        elif name not in fields:
-            fields.append(name)
-    return fields
-
-
 def _actor_json(kind: str, actor_id: str, name: str) -> dict[str, Any]:
     return {"id": actor_id, "name": name}
 
@@ -155,7 +141,7 @@ def modules_json(token_pks: list[int]) -> dict[int, list[dict[str, Any]]]:
 
 def token_json(
     token: ApiToken,
-    fields: list[str],
+    fields: Selection,
     *,
     value: str | None = None,
     reveal: bool = False,
@@ -207,7 +193,7 @@ def token_json(
                 ),
             },
         }
-    return drop_nulls({key: value for key, value in data.items() if key in fields})
+    return drop_nulls(fields.apply(data))
 
 
 def _get_visible(principal: Principal, token_id: str) -> ApiToken:
@@ -217,23 +203,59 @@ def _get_visible(principal: Principal, token_id: str) -> ApiToken:
     return token
 
 
-def _modules_from(data: dict[str, Any]) -> list[Module]:
+def _modules_from(data: dict[str, Any], errors: dict[str, list[str]]) -> list[Module]:
+    """The body's ``modules`` (``[{"id": "MOD-…"}]``); problems go to ``errors["modules"]``,
+    an id that names no module included (a field error, not a 404 or a 409)."""
     raw = data["modules"]
     if not isinstance(raw, list):
-        raise ValidationFailed({"modules": ['Expected a list of {"id": "MOD-…"} objects.']})
+        errors["modules"] = ['Expected a list of {"id": "MOD-…"} objects.']
+        return []
     ids: list[str] = []
     for item in raw:
         module_id = item.get("id") if isinstance(item, dict) else None
         if not isinstance(module_id, str):
-            raise ValidationFailed({"modules": ["Each module needs an id."]})
+            errors["modules"] = ["Each module needs an id."]
+            return []
         ids.append(module_id)
     found = {m.public_id: m for m in Module.objects.filter(public_id__in=ids)}
-    unknown = [i for i in ids if i not in found]
+    unknown = [i for i in dict.fromkeys(ids) if i not in found]
     if unknown:
-        # Not a 404: the URL's token exists; a module that does not exist is simply not one
-        # enabled for the account (the same 409 as a module the account lacks).
-        raise ModuleNotEnabled(unknown)
+        errors["modules"] = [f"No such module: {', '.join(unknown)}."]
+        return []
     return [found[i] for i in dict.fromkeys(ids)]
+
+
+class ModulesNotHeld(DomainError):
+    """A token may grant only modules it holds itself, and may not change its own."""
+
+    status = 403
+
+
+def _refuse_escalation(principal: Principal, account: Account, granted: list[Module]) -> None:
+    """No privilege escalation through tokens (SPEC section 8). An Operations token with
+    Platform Account Management provisions *other* accounts, whose modules it cannot hold
+    (Marketplace exists only for Clients), so it grants there what the account has enabled."""
+    if principal.sees_all_accounts and account.pk != principal.account_pk:
+        return
+    missing = [m for m in granted if m.code not in principal.module_codes]
+    if missing:
+        names = ", ".join(f"{m.public_id} ({m.name})" for m in missing)
+        raise ModulesNotHeld(f"This API token cannot grant modules it does not hold: {names}.")
+
+
+def _refuse_module_change(principal: Principal, token: ApiToken, modules: list[Module]) -> None:
+    current = set(token.modules.values_list("pk", flat=True))
+    if token.pk == principal.token_pk and {m.pk for m in modules} != current:
+        raise ModulesNotHeld("An API token cannot change its own modules.")
+    _refuse_escalation(principal, token.account, [m for m in modules if m.pk not in current])
+
+
+def _domain_errors(errors: dict[str, list[str]], **fields: str | None) -> None:
+    """Add the service's own field rules (name characters, values in text) for the fields
+    that passed the type checks, so one answer names every field at once."""
+    valid = {name: value for name, value in fields.items() if value is not None}
+    for name, messages in services.validate_fields(**valid).items():
+        errors.setdefault(name, messages)
 
 
 TEXT_LIMITS = {"name": services.NAME_MAX, "description": services.DESCRIPTION_MAX, "icon": 255}
@@ -255,19 +277,19 @@ def _text(data: dict[str, Any], name: str, errors: dict[str, list[str]]) -> str 
     return value
 
 
-def _account_id(data: dict[str, Any]) -> str | None:
-    """The ``account.id`` of a body, if it has an ``account`` at all."""
+def _account_id(data: dict[str, Any], errors: dict[str, list[str]]) -> str | None:
+    """The ``account.id`` of a body, if it has a well-formed ``account`` at all."""
     if "account" not in data:
         return None
     raw = data["account"]
     account_id = raw.get("id") if isinstance(raw, dict) else None
     if not isinstance(account_id, str) or not ACCOUNT_ID_RE.fullmatch(account_id):
-        raise ValidationFailed({"account": ['Expected {"id": "ACC-NNNN-NNNN"}.']})
+        errors["account"] = ['Expected {"id": "ACC-NNNN-NNNN"}.']
+        return None
     return account_id
 
 
-def _account_from(data: dict[str, Any], principal: Principal) -> Account:
-    account_id = _account_id(data)
+def _account_from(account_id: str | None, principal: Principal) -> Account:
     if account_id is None or account_id == principal.account_id:
         return Account.objects.get(pk=principal.account_pk)
     account = (
@@ -282,8 +304,8 @@ def _account_from(data: dict[str, Any], principal: Principal) -> Account:
 
 
 def list_tokens(request: HttpRequest, principal: Principal) -> HttpResponse:
-    query = query_of(request, select=True)
-    fields = _selected(query)
+    query = query_of(request)
+    fields = PROJECTION.select(query)
     tokens = Compiler(TOKENS).apply(visible_tokens(principal), query, DEFAULT_ORDER)
     total = tokens.count()
     page: list[ApiToken] = []
@@ -294,7 +316,7 @@ def list_tokens(request: HttpRequest, principal: Principal) -> HttpResponse:
         [token_json(t, fields, modules=modules.get(t.pk)) for t in page],
         query=query,
         total=total,
-        omitted=[f for f in OPTIONAL_FIELDS if f not in fields],
+        omitted=PROJECTION.omitted(fields),
     )
 
 
@@ -307,10 +329,13 @@ def create_token(request: HttpRequest, principal: Principal) -> HttpResponse:
     icon = _text(data, "icon", errors) or ""
     if name is None and "name" not in errors:
         errors["name"] = ["API token name is required."]
+    account_id = _account_id(data, errors)
+    modules = _modules_from(data, errors) if "modules" in data else []
+    _domain_errors(errors, name=name, description=description, icon=icon)
     if errors:
         raise ValidationFailed(errors)
-    account = _account_from(data, principal)
-    modules = _modules_from(data) if "modules" in data else []
+    account = _account_from(account_id, principal)
+    _refuse_escalation(principal, account, modules)
     created = services.create_token(
         account=account,
         name=name or "",
@@ -321,14 +346,11 @@ def create_token(request: HttpRequest, principal: Principal) -> HttpResponse:
         request=request_context(request),
     )
     token = ApiToken.objects.select_related("account").get(pk=created.token.pk)
-    return json_response(
-        token_json(token, [*DEFAULT_FIELDS, "modules", "audit"], value=created.value), status=201
-    )
+    return json_response(token_json(token, EVERYTHING, value=created.value), status=201)
 
 
 def get_token(request: HttpRequest, principal: Principal, token_id: str) -> HttpResponse:
-    query = query_of(request, select=True)
-    fields = _selected(query)
+    fields = PROJECTION.select(query_of(request))
     token = _get_visible(principal, token_id)
     own = token.public_id == principal.token_id
     return json_response(token_json(token, fields, reveal=own))
@@ -338,10 +360,8 @@ def update_token(request: HttpRequest, principal: Principal, token_id: str) -> H
     token = _get_visible(principal, token_id)
     data = json_body(request)
     refuse_unknown_fields(data, WRITABLE)
-    account_id = _account_id(data)
-    if account_id is not None and account_id != token.account.public_id:
-        raise AccountChange("The account of an API token cannot change.")
     errors: dict[str, list[str]] = {}
+    account_id = _account_id(data, errors)
     changes: dict[str, Any] = {}
     for name in ("name", "description", "icon"):
         value = _text(data, name, errors)
@@ -349,15 +369,20 @@ def update_token(request: HttpRequest, principal: Principal, token_id: str) -> H
             changes[name] = value
     if "name" in data and data["name"] is None:
         errors["name"] = ["API token name is required."]
+    if "modules" in data:
+        changes["modules"] = _modules_from(data, errors)
+    _domain_errors(errors, **{k: v for k, v in changes.items() if k != "modules"})
     if errors:
         raise ValidationFailed(errors)
-    if "modules" in data:
-        changes["modules"] = _modules_from(data)
+    if account_id is not None and account_id != token.account.public_id:
+        raise AccountChange("The account of an API token cannot change.")
+    if "modules" in changes:
+        _refuse_module_change(principal, token, changes["modules"])
     updated = services.update_token(
         token=token, actor=principal.actor(), request=request_context(request), **changes
     )
     fresh = ApiToken.objects.select_related("account").get(pk=updated.pk)
-    return json_response(token_json(fresh, [*DEFAULT_FIELDS, "modules", "audit"]))
+    return json_response(token_json(fresh, EVERYTHING))
 
 
 def delete_token(request: HttpRequest, principal: Principal, token_id: str) -> HttpResponse:
@@ -375,7 +400,7 @@ def _transition(action: str) -> Any:
         change = services.enable_token if action == "enable" else services.disable_token
         changed = change(token=token, actor=principal.actor(), request=request_context(request))
         fresh = ApiToken.objects.select_related("account").get(pk=changed.pk)
-        return json_response(token_json(fresh, list(DEFAULT_FIELDS)))
+        return json_response(token_json(fresh, DEFAULTS))
 
     handler.__name__ = f"{action}_token"
     return handler

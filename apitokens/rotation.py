@@ -82,6 +82,14 @@ def rotate(
             account_id=None,
             summary=f"{report.rotated} token value(s) re-encrypted under key {newest}"
             + (f"; {len(report.failed)} could not be decrypted" if report.failed else ""),
+            details=f"Every stored token value was re-encrypted under the newest key {newest} "
+            f"({report.rotated} changed)"
+            + (
+                f"; these could not be decrypted with any configured key and kept their old "
+                f"ciphertext: {', '.join(report.failed[:100])}."
+                if report.failed
+                else "; none failed."
+            ),
             documents={"rotated": report.rotated, "failed": report.failed[:100]},
         )
     return report

@@ -135,6 +135,40 @@ def validate_fields(
     return errors
 
 
+def _shown(value: str) -> str:
+    return repr(value) if value else "(empty)"
+
+
+def _names(modules: Iterable[Module]) -> str:
+    return ", ".join(m.name for m in modules) or "none"
+
+
+def describe_update(
+    changes: dict[str, dict[str, Any]], before: Sequence[Module], after: Sequence[Module]
+) -> str:
+    """An edit in words, every changed field with before and after:
+    "Name: 'CRM robot' → 'CRM robot 2'; modules added: Billing"."""
+    parts = [
+        f"{field.capitalize()}: {_shown(changes[field]['before'])} → "
+        f"{_shown(changes[field]['after'])}"
+        for field in ("name", "description", "icon")
+        if field in changes
+    ]
+    if "modules" in changes:
+        kept = {m.pk for m in before}
+        added = [m for m in after if m.pk not in kept]
+        removed = [m for m in before if m.pk not in {m.pk for m in after}]
+        if added:
+            parts.append(f"modules added: {_names(added)}")
+        if removed:
+            parts.append(f"modules removed: {_names(removed)}")
+    return "; ".join(parts)
+
+
+def _by(actor: Actor) -> str:
+    return f"by {actor.name} ({actor.id})"
+
+
 def _check_modules(account: Account, modules: Iterable[Module]) -> list[Module]:
     modules = list(dict.fromkeys(modules))
     enabled = set(AccountModule.objects.filter(account=account).values_list("module_id", flat=True))
@@ -218,6 +252,9 @@ def create_token(
             actor=actor,
             account_id=locked_account.public_id,
             summary=f"API token {token.name} ({token.public_id}) created",
+            details=f"API token {token.name} ({token.public_id}) created in account "
+            f"{locked_account.name} ({locked_account.public_id}) {_by(actor)}, with modules: "
+            f"{_names(chosen)}.",
             documents={"token": snapshot(token, chosen)},
             request=request,
         )
@@ -276,6 +313,7 @@ def update_token(
             account_id=locked.account.public_id,
             summary=f"API token {locked.name} ({locked.public_id}) updated: "
             + ", ".join(sorted(changes)),
+            details=f"{describe_update(changes, before_modules, after_modules)}, {_by(actor)}.",
             documents={"changes": changes, "token": snapshot(locked, after_modules)},
             request=request,
         )
@@ -314,6 +352,7 @@ def change_status(
             actor=actor,
             account_id=locked.account.public_id,
             summary=f"API token {locked.name} ({locked.public_id}) {verb}: {current} to {to}",
+            details=f"Status: {current} → {to}, {_by(actor)}.",
             documents={"status": {"from": current, "to": to}, "token": snapshot(locked)},
             request=request,
         )
@@ -364,6 +403,8 @@ def reveal_value(
             actor=actor,
             account_id=locked.account.public_id,
             summary=f"Value of API token {locked.name} ({locked.public_id}) {verb} by {actor.name}",
+            details=f"The value of API token {locked.name} ({locked.public_id}) was {verb} "
+            f"on its details page {_by(actor)}, {(request or RequestContext()).where()}.",
             request=request,
         )
     return value
@@ -378,7 +419,9 @@ def record_exposure(*, token: ApiToken, request: RequestContext | None = None) -
             actor=actor_for_token(token),
             account_id=token.account.public_id,
             summary=f"API token {token.name} ({token.public_id}) was sent over plain HTTP",
-            details="The value crossed the network unencrypted; rotate it.",
+            details="A valid value of this token arrived over plain HTTP "
+            f"{(request or RequestContext()).where()}: it crossed the network unencrypted and "
+            "must be treated as leaked. The request was refused; rotate the value.",
             request=request,
         )
 
@@ -432,6 +475,8 @@ def remove_account_modules(
                     account_id=locked.public_id,
                     summary=f"API token {token.name} ({token.public_id}) lost module "
                     f"{module.name}: removed from the account",
+                    details=f"Modules removed: {module.name} ({module.public_id}), because the "
+                    f"module was removed from account {locked.name} {_by(actor)}.",
                     documents={
                         "changes": {"modules": {"before": before, "after": after}},
                         "token": snapshot(token),
@@ -447,6 +492,9 @@ def remove_account_modules(
                 account_id=locked.public_id,
                 summary=f"Module {module.name} ({module.public_id}) removed from {locked.name}"
                 f"; {len(tokens)} API token(s) changed",
+                details=f"Module {module.name} ({module.public_id}) removed from account "
+                f"{locked.name} ({locked.public_id}) {_by(actor)}; API tokens that lost it: "
+                f"{', '.join(t.public_id for t in tokens) or 'none'}.",
                 documents={
                     "module": {"id": module.public_id, "name": module.name},
                     "tokens": [t.public_id for t in tokens],

@@ -8,16 +8,17 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 
 from audit.export import public_dict
 from audit.models import AuditRecord, EventType
-from audit.recorder import record
+from audit.services import Editor, EventTypeNotFound, record_integration_event
+from audit.services import update_event_type as update_event_type_service
 from audit.types import ObjectRef
 from tokens_admin.api import (
     Principal,
+    Projection,
     Scope,
     collection,
     drop_nulls,
@@ -53,6 +54,21 @@ RECORDS = Resource(
         "summary": Field("summary", sortable=False),
     },
 )
+RECORD_PROJECTION = Projection(
+    (
+        "id",
+        "href",
+        "event",
+        "object",
+        "actor",
+        "timestamp",
+        "summary",
+        "details",
+        "request",
+        "documents",
+    )
+)
+EVENT_TYPE_PROJECTION = Projection(("id", "href", "key", "name", "description"))
 EVENT_TYPES = Resource(
     "audit event types",
     {
@@ -65,10 +81,6 @@ EVENT_TYPES = Resource(
 
 
 class RecordNotFound(NotFound):
-    pass
-
-
-class EventTypeNotFound(NotFound):
     pass
 
 
@@ -97,9 +109,11 @@ def record_json(entry: AuditRecord, *, render: bool = False) -> dict[str, Any]:
     data["href"] = f"/audit/records/{entry.public_id}"
     if not data["actor"]["account"]:
         del data["actor"]["account"]
+    # Records written before every record had details (SPEC section 8) say it in the summary.
+    data["details"] = entry.details or entry.summary
     if render:
         data["summary"] = render_template(entry.summary, data)
-        data["details"] = render_template(entry.details, data)
+        data["details"] = render_template(data["details"], data)
     return drop_nulls({k: (v if v != "" else None) for k, v in data.items()})
 
 
@@ -113,7 +127,9 @@ def _lookup(data: Any, path: str) -> Any:
 
 def render_template(text: str, data: dict[str, Any]) -> str:
     """Fill ``{{ object.name }}``-style placeholders from the record (its fields, then its
-    documents). Unknown placeholders stay as written; nothing is evaluated."""
+    documents); nothing is evaluated. A placeholder that names nothing printable renders
+    empty, and no stray ``{{`` or ``}}`` survives: a rendered text is text, never a template
+    (the platform's client shows it as is)."""
 
     def fill(match: re.Match[str]) -> str:
         path = match.group(1)
@@ -121,18 +137,20 @@ def render_template(text: str, data: dict[str, Any]) -> str:
         if value is None:
             value = _lookup(data.get("documents") or {}, path)
         if value is None or isinstance(value, dict | list):
-            return match.group(0)
+            return ""
         return str(value)
 
-    return TEMPLATE_RE.sub(fill, text)
+    return TEMPLATE_RE.sub(fill, text).replace("{{", "").replace("}}", "")
 
 
 def list_records(request: HttpRequest, principal: Principal) -> HttpResponse:
-    query = query_of(request)
+    query = query_of(request, render=True)
+    fields = RECORD_PROJECTION.select(query)
     records = Compiler(RECORDS).apply(visible_records(principal), query, ("-timestamp", "-id"))
     total = records.count()
     page = list(records[query.offset : query.offset + query.limit]) if query.limit else []
-    return collection([record_json(r, render=query.render) for r in page], query=query, total=total)
+    data = [fields.apply(record_json(r, render=query.render)) for r in page]
+    return collection(data, query=query, total=total)
 
 
 def _get_record(principal: Principal, record_id: str) -> AuditRecord:
@@ -143,8 +161,10 @@ def _get_record(principal: Principal, record_id: str) -> AuditRecord:
 
 
 def get_record(request: HttpRequest, principal: Principal, record_id: str) -> HttpResponse:
-    render = query_of(request).render
-    return json_response(record_json(_get_record(principal, record_id), render=render))
+    query = query_of(request, render=True)
+    fields = RECORD_PROJECTION.select(query)
+    entry = _get_record(principal, record_id)
+    return json_response(fields.apply(record_json(entry, render=query.render)))
 
 
 def _string(
@@ -196,18 +216,24 @@ def create_record(request: HttpRequest, principal: Principal) -> HttpResponse:
         kept["payload"] = data["payload"]
     if "actor" in data:
         kept["reportedActor"] = data["actor"]
-    with transaction.atomic():
-        entry = record(
-            event=event,
-            obj=ObjectRef(id=object_id, name=object_name, object_type=object_type),
-            actor=principal.actor(),
-            account_id=principal.account_id,
-            summary=summary,
-            details=details,
-            documents=kept,
-            request=request_context(request),
-        )
+    entry = record_integration_event(
+        event=event,
+        obj=ObjectRef(id=object_id, name=object_name, object_type=object_type),
+        summary=summary,
+        details=details,
+        documents=kept,
+        editor=_editor(principal),
+        request=request_context(request),
+    )
     return json_response(record_json(entry), status=201)
+
+
+def _editor(principal: Principal) -> Editor:
+    return Editor(
+        actor=principal.actor(),
+        account_id=principal.account_id,
+        operations=principal.is_operations,
+    )
 
 
 def event_type_json(event_type: EventType) -> dict[str, Any]:
@@ -224,10 +250,11 @@ def event_type_json(event_type: EventType) -> dict[str, Any]:
 
 def list_event_types(request: HttpRequest, principal: Principal) -> HttpResponse:
     query = query_of(request)
+    fields = EVENT_TYPE_PROJECTION.select(query)
     types = Compiler(EVENT_TYPES).apply(visible_event_types(principal), query, ("key", "id"))
     total = types.count()
     page = list(types[query.offset : query.offset + query.limit]) if query.limit else []
-    return collection([event_type_json(t) for t in page], query=query, total=total)
+    return collection([fields.apply(event_type_json(t)) for t in page], query=query, total=total)
 
 
 def _get_event_type(principal: Principal, event_type_id: str) -> EventType:
@@ -238,7 +265,8 @@ def _get_event_type(principal: Principal, event_type_id: str) -> EventType:
 
 
 def get_event_type(request: HttpRequest, principal: Principal, event_type_id: str) -> HttpResponse:
-    return json_response(event_type_json(_get_event_type(principal, event_type_id)))
+    fields = EVENT_TYPE_PROJECTION.select(query_of(request))
+    return json_response(fields.apply(event_type_json(_get_event_type(principal, event_type_id))))
 
 
 def update_event_type(
@@ -254,36 +282,17 @@ def update_event_type(
             if name == "name" and not value.strip() and name not in errors:
                 errors[name] = ["Must not be empty."]
             changes[name] = value
-    with transaction.atomic():
-        event_type = (
-            visible_event_types(principal)
-            .select_for_update()
-            .filter(public_id=event_type_id)
-            .first()
-        )
-        if event_type is None:
-            raise EventTypeNotFound(f"Audit event type {event_type_id} was not found.")
-        if errors:
-            raise ValidationFailed(errors)
-        before = {name: getattr(event_type, name) for name in changes}
-        changed = {
-            n: {"before": before[n], "after": v} for n, v in changes.items() if before[n] != v
-        }
-        if changed:
-            for name, value in changes.items():
-                setattr(event_type, name, value)
-            event_type.save(update_fields=[*changes, "updated_at"])
-            record(
-                event="platform.audit.event_type.updated",
-                obj=ObjectRef(
-                    id=event_type.public_id, name=event_type.key, object_type="AuditEventType"
-                ),
-                actor=principal.actor(),
-                account_id=principal.account_id,
-                summary=f"Audit event type {event_type.key} updated: {', '.join(sorted(changed))}",
-                documents={"changes": changed},
-                request=request_context(request),
-            )
+    if errors:
+        # A hidden type answers 404 before its body is judged (no existence oracle).
+        _get_event_type(principal, event_type_id)
+        raise ValidationFailed(errors)
+    event_type = update_event_type_service(
+        event_type_id=event_type_id,
+        changes=changes,
+        editor=_editor(principal),
+        visible=visible_event_types(principal),
+        request=request_context(request),
+    )
     return json_response(event_type_json(event_type))
 
 

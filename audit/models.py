@@ -10,6 +10,9 @@ class EventType(models.Model):
     key = models.CharField(max_length=200, unique=True)
     name = models.CharField(max_length=200)
     description = models.TextField(max_length=2000, blank=True)
+    # The account that first recorded an ``extensions.*`` key owns it; "" for the platform's
+    # own types (see audit/services.py).
+    owner_account_id = models.CharField(max_length=13, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -155,7 +155,13 @@ def _build(
         "actor_account_id": account_id,
         "actor_account_name": f"Account {account_id}" if account_id else "",
         "summary": "User signed in" if is_sign_in else f"API token {name} ({token_id}) seeded",
-        "details": "",
+        "details": (
+            f"Seeded user signed in from 203.0.113.{number % 250 + 1} (seed/1.0)."
+            if is_sign_in
+            else f"API token {name} ({token_id}) seeded with modules: "
+            + ", ".join(title for _mod, title in MODULES[: 1 + number % len(MODULES)])
+            + "."
+        ),
         "request_ip": f"203.0.113.{number % 250 + 1}",
         "request_user_agent": "seed/1.0",
         "trace_id": f"00-{rng.getrandbits(128):032x}-{rng.getrandbits(64):016x}-00",

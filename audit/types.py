@@ -42,3 +42,10 @@ class RequestContext:
     @classmethod
     def empty(cls) -> RequestContext:
         return cls()
+
+    def where(self) -> str:
+        """Where a request came from, for a record's details: "from 203.0.113.5 (curl/8.5)"."""
+        if not self.ip and not self.user_agent:
+            return "from the command line or a background job"
+        place = f"from {self.ip or 'an unknown address'}"
+        return f"{place} ({self.user_agent[:200]})" if self.user_agent else place

@@ -217,13 +217,82 @@ def collection(
     return json_response({"$meta": meta, "data": data})
 
 
-def query_of(request: HttpRequest, *, select: bool = False) -> Query:
-    """The parsed query string; ``select`` says whether the resource supports projection
-    (refused otherwise rather than silently ignored)."""
+def query_of(request: HttpRequest, *, render: bool = False) -> Query:
+    """The parsed query string; ``render`` says whether the resource has templates to fill
+    (``render()`` is refused otherwise rather than silently ignored)."""
     query = parse_query_string(request.META.get("QUERY_STRING", ""))
-    if query.select and not select:
-        raise RQLError("select is not supported on this resource")
+    if query.render and not render:
+        raise RQLError("render() is not supported on this resource (it has no templates)")
     return query
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """What one request asked ``select`` for: the top-level fields to return, in order, and
+    the nested paths (``actor.account``) to leave out of them."""
+
+    fields: tuple[str, ...]
+    dropped: tuple[tuple[str, ...], ...] = ()
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.fields
+
+    def apply(self, data: dict[str, Any]) -> dict[str, Any]:
+        kept = {key: data[key] for key in self.fields if key in data}
+        for path in self.dropped:
+            _drop_path(kept, path)
+        return kept
+
+
+def _drop_path(data: dict[str, Any], path: tuple[str, ...]) -> None:
+    *parents, leaf = path
+    for part in parents:
+        child = data.get(part)
+        if not isinstance(child, dict):
+            return
+        # A copy: the same nested dict may be shared by several objects of one page.
+        data[part] = data = dict(child)
+    data.pop(leaf, None)
+
+
+@dataclass(frozen=True, slots=True)
+class Projection:
+    """The fields a resource returns by default and those it returns only when selected.
+
+    ``select`` follows the platform's RQL (django-rql's): ``+field`` and a bare ``field``
+    add a field, ``-field`` leaves one out; a dotted path (``-actor.account``) works inside
+    an object field; ``id`` is always returned. An unknown field is a 400, never ignored.
+    """
+
+    default: tuple[str, ...]
+    optional: tuple[str, ...] = ()
+
+    @property
+    def known(self) -> tuple[str, ...]:
+        return (*self.default, *self.optional)
+
+    def select(self, query: Query) -> Selection:
+        fields = list(self.default)
+        dropped: list[tuple[str, ...]] = []
+        for item in query.select:
+            remove = item.startswith("-")
+            path = tuple(item.removeprefix("-").removeprefix("+").split("."))
+            if path[0] not in self.known or not all(path):
+                raise RQLError(
+                    f"cannot select {item.lstrip('+-')!r}; allowed: {', '.join(self.known)}"
+                )
+            if path[0] == "id" and remove:
+                raise RQLError("id cannot be left out")
+            if remove and len(path) > 1:
+                dropped.append(path)
+            elif remove:
+                fields = [name for name in fields if name != path[0]]
+            elif path[0] not in fields:
+                fields.append(path[0])
+        return Selection(tuple(fields), tuple(dropped))
+
+    def omitted(self, selection: Selection) -> list[str]:
+        return [name for name in self.optional if name not in selection]
 
 
 Handler = Callable[..., HttpResponse]

@@ -15,7 +15,7 @@ from accounts import api as modules_api
 from apitokens import api as tokens_api
 from apitokens import services as token_services
 from audit import api as audit_api
-from tokens_admin.api import json_response
+from tokens_admin.api import Projection, json_response
 from tokens_admin.problems import problem
 from tokens_admin.rql import Resource
 
@@ -98,7 +98,21 @@ def _signed(names: list[str], *, minus: list[str] | None = None) -> list[str]:
     return signed + [f"-{n}" for n in (names if minus is None else minus)]
 
 
-def list_parameters(resource: Resource, *, select: bool = False) -> list[dict[str, Any]]:
+def select_parameter(projection: Projection) -> dict[str, Any]:
+    fields = list(projection.known)
+    return {
+        "name": "select",
+        "in": "query",
+        # Empty is no projection: mpt-api-client 5.4 sends "?select=" on every get().
+        **_comma_list(_signed(fields, minus=[f for f in fields if f != "id"]), min_items=0),
+        "description": "field or +field adds ("
+        + (", ".join(projection.optional) or "every field is returned by default")
+        + "), -field leaves out (also a dotted path such as -actor.account); id is always"
+        " returned; empty means the default fields",
+    }
+
+
+def list_parameters(resource: Resource, projection: Projection) -> list[dict[str, Any]]:
     """Paging, ordering and projection parameters, their items taken from the resource's
     whitelist (the same one the RQL compiler enforces)."""
     sortable = [name for name, spec in resource.fields.items() if spec.sortable]
@@ -122,18 +136,7 @@ def list_parameters(resource: Resource, *, select: bool = False) -> list[dict[st
             + ", ".join(sorted(sortable)),
         },
     ]
-    if select:
-        fields = list(tokens_api.ALL_FIELDS)
-        parameters.append(
-            {
-                "name": "select",
-                "in": "query",
-                # Empty is no projection: mpt-api-client 5.4 sends "?select=" on every get().
-                **_comma_list(_signed(fields, minus=[f for f in fields if f != "id"]), min_items=0),
-                "description": "+field adds (modules, audit), -field removes, bare fields pick;"
-                " empty means the default fields",
-            }
-        )
+    parameters.append(select_parameter(projection))
     return parameters
 
 
@@ -180,10 +183,12 @@ NO_NUL = r"^[^\u0000]*$"
 TEXT = {"type": "string", "pattern": NO_NUL}
 ANY_JSON = _ref("JsonWithoutNul")
 # Extra keys in a module reference are ignored (a client may send back a whole module).
+# Only the catalogue's ids exist; one that matches the pattern but names no module is a 400
+# field error of ``modules`` (issue 13), which no schema can say.
 MODULE_REF = {
     "type": "object",
     "required": ["id"],
-    "properties": {"id": TEXT},
+    "properties": {"id": {"type": "string", "pattern": r"^MOD-\d{4}$"}},
     "propertyNames": TEXT,
     "additionalProperties": ANY_JSON,
 }
@@ -285,9 +290,10 @@ SCHEMAS: dict[str, Any] = {
             "status": {"enum": ["Active", "Disabled"]},
         },
     },
+    # As read: select can leave out anything but the id.
     "Module": {
         "type": "object",
-        "required": ["id", "name"],
+        "required": ["id"],
         "properties": {
             "id": {"type": "string", "pattern": r"^MOD-\d{4}$"},
             "href": STRING,
@@ -332,9 +338,10 @@ SCHEMAS: dict[str, Any] = {
             "modules": {"type": "array", "items": MODULE_REF},
         },
     },
+    # As read: select can leave out anything but the id; details are never empty.
     "AuditRecord": {
         "type": "object",
-        "required": ["id", "event", "object", "actor", "timestamp"],
+        "required": ["id"],
         "properties": {
             "id": STRING,
             "href": STRING,
@@ -342,8 +349,8 @@ SCHEMAS: dict[str, Any] = {
             "object": {"type": "object"},
             "actor": {"type": "object"},
             "timestamp": {"type": "string", "format": "date-time"},
-            "summary": STRING,
-            "details": STRING,
+            "summary": {"type": "string", "minLength": 1},
+            "details": {"type": "string", "minLength": 1},
             "request": {"type": "object"},
             "documents": {"type": "object"},
         },
@@ -382,7 +389,7 @@ SCHEMAS: dict[str, Any] = {
     },
     "EventType": {
         "type": "object",
-        "required": ["id", "key", "name"],
+        "required": ["id"],
         "properties": {
             "id": STRING,
             "href": STRING,
@@ -416,7 +423,7 @@ PATHS: dict[str, Any] = {
         "get": _op(
             "List API tokens (RQL filter in the query string)",
             {"200": _collection("ApiTokenSelected")},
-            parameters=list_parameters(tokens_api.TOKENS, select=True),
+            parameters=list_parameters(tokens_api.TOKENS, tokens_api.PROJECTION),
         ),
         "post": _op(
             "Create an API token; the response holds the full value once",
@@ -433,9 +440,7 @@ PATHS: dict[str, Any] = {
             "Get an API token",
             {"200": _json(_ref("ApiTokenSelected"))},
             NOT_FOUND,
-            parameters=[
-                p for p in list_parameters(tokens_api.TOKENS, select=True) if p["name"] == "select"
-            ],
+            parameters=[select_parameter(tokens_api.PROJECTION)],
         ),
         "put": _op(
             "Change the fields sent",
@@ -471,18 +476,23 @@ PATHS: dict[str, Any] = {
         "get": _op(
             "List modules (Operations)",
             {"200": _collection("Module")},
-            parameters=list_parameters(modules_api.MODULES),
+            parameters=list_parameters(modules_api.MODULES, modules_api.PROJECTION),
         ),
     },
     "/public/v1/accounts/modules/{id}": {
         "parameters": [_path_param("id", {"type": "string"})],
-        "get": _op("Get a module (Operations)", {"200": _json(_ref("Module"))}, NOT_FOUND),
+        "get": _op(
+            "Get a module (Operations)",
+            {"200": _json(_ref("Module"))},
+            NOT_FOUND,
+            parameters=[select_parameter(modules_api.PROJECTION)],
+        ),
     },
     "/public/v1/audit/records": {
         "get": _op(
             "List audit records",
             {"200": _collection("AuditRecord")},
-            parameters=list_parameters(audit_api.RECORDS),
+            parameters=list_parameters(audit_api.RECORDS, audit_api.RECORD_PROJECTION),
         ),
         "post": _op(
             "Record an integration's event (Vendor, Operations)",
@@ -497,18 +507,24 @@ PATHS: dict[str, Any] = {
             "Get an audit record (add render() to fill templates)",
             {"200": _json(_ref("AuditRecord"))},
             NOT_FOUND,
+            parameters=[select_parameter(audit_api.RECORD_PROJECTION)],
         ),
     },
     "/public/v1/audit/event-types": {
         "get": _op(
             "List audit event types",
             {"200": _collection("EventType")},
-            parameters=list_parameters(audit_api.EVENT_TYPES),
+            parameters=list_parameters(audit_api.EVENT_TYPES, audit_api.EVENT_TYPE_PROJECTION),
         ),
     },
     "/public/v1/audit/event-types/{id}": {
         "parameters": [_path_param("id", {"type": "string"})],
-        "get": _op("Get an audit event type", {"200": _json(_ref("EventType"))}, NOT_FOUND),
+        "get": _op(
+            "Get an audit event type",
+            {"200": _json(_ref("EventType"))},
+            NOT_FOUND,
+            parameters=[select_parameter(audit_api.EVENT_TYPE_PROJECTION)],
+        ),
         "put": _op(
             "Rename or describe an event type (Vendor, Operations)",
             {"200": _json(_ref("EventType"))},

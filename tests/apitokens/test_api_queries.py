@@ -17,7 +17,10 @@ LIST = "eq(status,Active)&order=-audit.created.at,name&limit=100"
 
 @pytest.fixture
 def api(client, acme):
-    robot = TokenFactory(account=acme, name="Admin robot", modules=["MOD-1756"])
+    # It holds every module the tests grant (a token grants only what it holds, issue 13).
+    robot = TokenFactory(
+        account=acme, name="Admin robot", modules=["MOD-1756", "MOD-4525", "MOD-1425"]
+    )
     return Api(client, robot.plain_value)
 
 

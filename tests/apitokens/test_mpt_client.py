@@ -185,3 +185,46 @@ def test_a_token_is_refused_on_the_request_right_after_its_disable_commits(conne
     with pytest.raises(MPTAPIError) as caught:
         victim_client.fetch_page()
     assert caught.value.status_code == 401
+
+
+def test_the_clients_own_projection_and_render_on_modules_and_audit_records(connect):
+    """Issue 13: what the platform's client sends for modules and records, over HTTPS."""
+    ops = AccountFactory(name="Ops", operations=True)
+    token = TokenFactory(account=ops, name="Ops robot", modules=["MOD-6271", "MOD-1756"])
+    client = connect(token.plain_value)
+    modules = (
+        client.accounts.modules.filter(RQLQuery(id="MOD-1756"))
+        .filter(RQLQuery(name="Access Management"))
+        .select("-description")
+    )
+    [module] = list(modules.iterate())
+    assert module.id == "MOD-1756"
+    assert module.name == "Access Management"
+    assert "description" not in module.to_dict()
+    records = client.audit.records
+    records.create(
+        {
+            "event": "extensions.sync.done",
+            "object": {"id": "JOB-1", "name": "Nightly"},
+            "summary": "{{ object.name }} finished",
+            "details": "{{ actor.name }} ran {{ object.name }}",
+        }
+    )
+    listed = list(records.options(render=True).iterate())
+    assert len(listed) >= 2
+    ids = [r.id for r in listed]
+    fetched = [
+        *(records.options(render=True).get(i) for i in ids),
+        *(records.get(i, select=["object", "actor"]) for i in ids),
+        *(records.options(render=True).get(i, select=["object", "actor"]) for i in ids),
+        *records.options(render=True).select("object", "actor").iterate(),
+    ]
+    for record in [*listed, *fetched]:
+        assert record.details
+        assert record.object.id
+        assert record.actor.id
+    for record in [*listed, *fetched[: len(ids)], *fetched[2 * len(ids) :]]:
+        assert "{{" not in record.details + record.summary
+        assert "}}" not in record.details + record.summary
+    [job] = [r for r in listed if r.object.id == "JOB-1"]
+    assert (job.summary, job.details) == ("Nightly finished", "Ops robot ran Nightly")

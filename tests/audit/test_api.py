@@ -159,22 +159,28 @@ def test_client_tokens_cannot_post_records_or_edit_event_types(acme_api, acme):
     assert acme_api.get(f"{TYPES}/{event_type.public_id}").status_code == 200
 
 
-def test_event_types_list_filter_get_and_update(vendor_api, globex):
+def test_event_types_list_filter_get_and_update(vendor_api, ops_api, globex, ops_account):
     TokenFactory(account=globex)
     body = vendor_api.get(TYPES, "eq(key,platform.accounts.api_token.created)").json()
     [event_type] = body["data"]
     assert event_type["name"] == "Api token created"
-    response = vendor_api.send(
-        "put",
-        f"{TYPES}/{event_type['id']}",
-        {"name": "Token created", "description": "A new token"},
-    )
+    url = f"{TYPES}/{event_type['id']}"
+    # The platform's own types are Operations' to edit (issue 13 item 7).
+    refused = vendor_api.send("put", url, {"name": "Token created"})
+    assert refused.status_code == 403, refused.content
+    assert "belongs to Operations" in refused.json()["detail"]
+    response = ops_api.send("put", url, {"name": "Token created", "description": "A new token"})
     assert response.status_code == 200
     assert response.json()["name"] == "Token created"
-    assert vendor_api.get(f"{TYPES}/{event_type['id']}").json()["description"] == "A new token"
-    assert AuditRecord.objects.filter(event_key="platform.audit.event_type.updated").count() == 1
+    assert vendor_api.get(url).json()["description"] == "A new token"
+    edits = AuditRecord.objects.filter(event_key="platform.audit.event_type.updated")
+    # On the editor's chain and on the owner's (the platform's, for platform.* types).
+    assert sorted(edits.values_list("chain", flat=True)) == sorted(
+        [ops_account.public_id, "platform"]
+    )
+    assert all("Name: 'Api token created' → 'Token created'" in e.details for e in edits)
     for body in ({"key": "other"}, {"name": "   "}, {"id": event_type["id"]}):
-        refused = vendor_api.send("put", f"{TYPES}/{event_type['id']}", body)
+        refused = ops_api.send("put", url, body)
         assert refused.status_code == 400
 
 

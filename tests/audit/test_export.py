@@ -52,6 +52,7 @@ def write(
     )
     kwargs.setdefault("actor", Actor.system())
     kwargs.setdefault("summary", "API token CRM robot updated")
+    kwargs.setdefault("details", "Name: 'CRM' → 'CRM robot'.")
     with clock(at, monkeypatch), transaction.atomic():
         return record(event=event, account_id=account_id, **kwargs)
 

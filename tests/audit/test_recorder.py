@@ -23,6 +23,7 @@ EVENT = "platform.accounts.api_token.updated"
 
 def write(account_id: str | None, event: str = EVENT, **kwargs: Any) -> AuditRecord:
     kwargs.setdefault("summary", "something happened")
+    kwargs.setdefault("details", "Something happened, in full.")
     with transaction.atomic():
         return record(
             event=event,
@@ -43,6 +44,7 @@ def test_it_refuses_to_record_outside_a_transaction():
             actor=Actor.system(),
             account_id=account.public_id,
             summary="no transaction around me",
+            details="Nothing, since no transaction holds it.",
         )
     assert not AuditRecord.objects.exists()
     assert not AuditChain.objects.filter(key=account.public_id).exists()
@@ -183,6 +185,7 @@ def test_it_stores_actor_object_and_request_as_plain_values(acme, alice):
             actor=actor,
             account_id=acme.public_id,
             summary="updated",
+            details="Name: 'CRM' → 'CRM robot'.",
             request=RequestContext(ip="203.0.113.7", user_agent="pytest", trace_id="00-abc-01"),
         )
     stored = AuditRecord.objects.get(pk=entry.pk)

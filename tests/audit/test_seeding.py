@@ -24,6 +24,7 @@ def append(account_id: str) -> AuditRecord:
             actor=Actor.system(),
             account_id=account_id,
             summary="a real record",
+            details="A real record, written by record().",
         )
 
 

@@ -27,6 +27,7 @@ def entry(acme) -> AuditRecord:
             actor=Actor.system(),
             account_id=acme.public_id,
             summary="API token CRM robot created",
+            details="API token CRM robot created with no modules.",
         )
 
 
@@ -70,6 +71,7 @@ def test_it_still_accepts_inserts(entry, acme):
             actor=Actor.system(),
             account_id=acme.public_id,
             summary="API token CRM robot updated",
+            details="Name: 'CRM' → 'CRM robot'.",
         )
     assert second.seq == 2
     assert AuditRecord.objects.filter(chain=acme.public_id).count() == 2

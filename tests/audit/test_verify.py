@@ -38,6 +38,7 @@ def write(account_id: str | None, summary: str = "API token CRM robot updated") 
             actor=Actor.system(),
             account_id=account_id,
             summary=summary,
+            details=f"{summary}, in full.",
         )
 
 

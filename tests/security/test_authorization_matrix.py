@@ -220,6 +220,8 @@ def expected(route: Route, caller: Caller, owner: str, method: str, world: World
         reads_itself = owner == "self" and method == "GET"
         if not route.scope(caller.token, method) and not reads_itself:
             return FORBIDDEN
+        if route.owner == "event-type":
+            return event_type_outcome(caller, owner, method)
         if caller.token == "ops" or owner in ("global", "none", "self"):
             return ALLOWED
         home = "B" if caller.token == "b_full" else "A"
@@ -241,6 +243,15 @@ def expected(route: Route, caller: Caller, owner: str, method: str, world: World
     if owner not in ("none", caller.account):
         return MISSING
     return ALLOWED
+
+
+def event_type_outcome(caller: Caller, owner: str, method: str) -> str:
+    """Issue 13 item 7: a ``platform.*`` type ("global") is read by every token and edited by
+    Operations only; an ``extensions.*`` type recorded by B belongs to B, and only B and
+    Operations see it (others get 404) or edit it."""
+    if owner == "global":
+        return ALLOWED if method == "GET" or caller.token == "ops" else FORBIDDEN
+    return ALLOWED if caller.token in ("ops", "b_full") else MISSING
 
 
 def classify(response: Any, route: Route) -> str:
@@ -300,10 +311,11 @@ def world(db: None, settings: Any, tmp_path: Any) -> World:
             actor=Actor.system(),
             account_id=b.public_id,
             summary=f"{CANARY} summary",
+            details=f"{CANARY} details",
         )
     record_a = AuditRecord.objects.filter(account_id=a.public_id).first()
     assert record_a is not None
-    event_type = EventType.objects.order_by("pk").first()
+    event_type = EventType.objects.filter(key__startswith="platform.").order_by("pk").first()
     assert event_type is not None
     world = World(accounts={"A": a, "B": b, "ops": ops}, users=users, tokens=tokens)
     world.objects = {
@@ -314,15 +326,20 @@ def world(db: None, settings: Any, tmp_path: Any) -> World:
             "B": logos.store(png(), "png", account_id=b.public_id),
         },
     }
-    world.objects["event-type"] = {"global": event_type.public_id}
+    world.objects["event-type"] = {
+        "global": event_type.public_id,
+        "B": EventType.objects.get(key="extensions.canary.seen").public_id,
+    }
     return world
 
 
 def owners(route: Route) -> tuple[str, ...]:
     if route.owner in ("token", "record", "logo"):
         return ("A", "B", "self") if route.kind == "api" and route.owner == "token" else ("A", "B")
-    if route.owner in ("module", "event-type"):
+    if route.owner == "module":
         return ("global",)
+    if route.owner == "event-type":
+        return ("global", "B")
     return ("none",)
 
 

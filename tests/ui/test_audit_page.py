@@ -160,3 +160,20 @@ def test_it_downloads_the_filtered_records_as_csv_and_jsonl(
     assert len(records) == AuditRecord.objects.filter(account_id=acme.public_id).count()
     assert "Globex secret project" not in json.dumps(records)
     assert client.get(f"{URL}download/", {"format": "xml"}).status_code == 404
+
+
+def test_details_show_on_the_page_the_token_tab_and_the_record_dialog(
+    client: Client, alice: User, acme: Account
+) -> None:
+    # Issue 13 item 2: the Details column showed "—" on every row.
+    token = TokenFactory(account=acme, name="CRM robot")
+    services.update_token(token=token, name="CRM robot 2", actor=Actor.system())
+    entry = AuditRecord.objects.get(event_key=services.EVENT_UPDATED)
+    shown = "Name: &#x27;CRM robot&#x27; → &#x27;CRM robot 2&#x27;, by System (SYSTEM)."
+    sign_in(client, alice)
+    page = client.get(URL).content.decode()
+    assert f'<td data-label="Details">{shown}</td>' in page
+    tab = client.get(f"/settings/api-tokens/{token.public_id}/audit/").content.decode()
+    assert f'<td data-label="Details">{shown}</td>' in tab
+    dialog = client.get(f"{URL}{entry.public_id}/", **htmx()).content.decode()
+    assert f"<dt>Details</dt><dd>{shown}</dd>" in dialog

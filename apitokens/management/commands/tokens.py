@@ -23,10 +23,13 @@ from apitokens.api import token_json
 from apitokens.errors import InvalidTransition, TokenNotFound
 from apitokens.models import ApiToken, TokenStatus
 from audit.types import Actor
+from tokens_admin.api import Selection
 from tokens_admin.cli import ActionCommand, add_json_flag
 
-FIELDS = ["id", "name", "description", "icon", "status", "lastAccessAt", "account", "modules"]
-FIELDS_FULL = [*FIELDS, "audit"]
+FIELDS = Selection(
+    ("id", "name", "description", "icon", "status", "lastAccessAt", "account", "modules")
+)
+FIELDS_FULL = Selection((*FIELDS.fields, "audit"))
 
 SCAN_HELP = """\
 Look for checksum-valid token values in files (directories are searched recursively) and report
