@@ -150,7 +150,11 @@ def write_replacing(target: Path, lines: Iterable[str]) -> int:
 def report_line(report: ChainReport) -> str:
     problem = report.first_break
     if problem is None:
-        return f"{report.chain}: OK, {report.records} records"
+        line = f"{report.chain}: OK, {report.records} records"
+        if report.unkeyed:
+            # Plain SHA-256, from before AUDIT_CHAIN_KEY: only a checkpoint guards them.
+            line += f", {report.unkeyed} of them unkeyed (before AUDIT_CHAIN_KEY)"
+        return line
     where = problem.record_id or "missing record"
     return f"{report.chain}: BROKEN at {where} (seq {problem.seq}): {problem.reason}"
 
@@ -160,6 +164,7 @@ def report_dict(report: ChainReport) -> dict[str, Any]:
     return {
         "chain": report.chain,
         "records": report.records,
+        "unkeyed": report.unkeyed,
         "ok": problem is None,
         "break": None
         if problem is None
