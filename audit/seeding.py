@@ -2,9 +2,9 @@
 
 ``record()`` appends one record per call, with a savepoint and a head update each time; that
 is right for the application and far too slow for a million records. ``seed_records`` builds
-whole batches in memory, hashes them with the same ``record_hash`` the recorder uses, inserts
-them as plain rows (``tokens_admin.bulk.insert_rows``: no model instance per row) and moves
-each chain head, all in one transaction per batch, so ``audit verify`` accepts the result and
+whole batches in memory, hashes them with the same keyed ``record_hash`` the recorder uses,
+inserts them as plain rows (``tokens_admin.bulk.insert_rows``: no model instance per row) and
+moves each chain head, all in one transaction per batch, so ``audit verify`` accepts the result and
 ``record()`` can carry on appending after it.
 """
 

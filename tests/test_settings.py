@@ -25,12 +25,14 @@ BASE_ENV = {
 
 def production_env(var_dir: Path) -> dict[str, str]:
     key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+    chain_key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
     return {
         "APP_ENV": "production",
         "VAR_DIR": str(var_dir),
         "SECRET_KEY": secrets.token_urlsafe(50),
         "TOKEN_PEPPER": secrets.token_urlsafe(32),
         "TOKEN_ENCRYPTION_KEYS": f"k1:{key}",
+        "AUDIT_CHAIN_KEY": f"c1:{chain_key}",
         "ALLOWED_HOSTS": "tokens.example.com",
     }
 
@@ -79,7 +81,8 @@ def test_it_passes_the_deploy_check_with_a_full_production_config(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "name", ["SECRET_KEY", "TOKEN_PEPPER", "TOKEN_ENCRYPTION_KEYS", "ALLOWED_HOSTS"]
+    "name",
+    ["SECRET_KEY", "TOKEN_PEPPER", "TOKEN_ENCRYPTION_KEYS", "AUDIT_CHAIN_KEY", "ALLOWED_HOSTS"],
 )
 def test_it_refuses_to_start_in_production_without(tmp_path, name):
     env = production_env(tmp_path)
@@ -107,6 +110,9 @@ def test_it_refuses_to_start_in_production_without(tmp_path, name):
         ({"TOKEN_ENCRYPTION_KEYS": "k1"}, "TOKEN_ENCRYPTION_KEYS must be a comma-separated list"),
         ({"TOKEN_ENCRYPTION_KEYS": "k1:c2hvcnQ"}, "key 'k1' must decode to 32 bytes, got 5"),
         ({"TOKEN_PEPPER": "short"}, "TOKEN_PEPPER must be at least 16 characters"),
+        ({"AUDIT_CHAIN_KEY": "c1:c2hvcnQ"}, "AUDIT_CHAIN_KEY: key 'c1' must decode to 32 bytes"),
+        ({"AUDIT_CHAIN_KEY": "c1:not*base64"}, "AUDIT_CHAIN_KEY: key 'c1' is not valid base64"),
+        ({"AUDIT_CHAIN_KEY": "abcdef0123"}, "AUDIT_CHAIN_KEY must be a comma-separated list"),
         ({"DEBUG": "1"}, "DEBUG=1 is not allowed with APP_ENV=production"),
         ({"DEBUG": "yes"}, "DEBUG must be one of 1/0, true/false, on/off; got 'yes'"),
         ({"APP_ENV": "prod"}, "APP_ENV must be one of development, production; got 'prod'"),
@@ -131,6 +137,16 @@ def test_it_refuses_a_pepper_equal_to_the_secret_key(tmp_path):
 
     assert result.returncode != 0
     assert "TOKEN_PEPPER must differ from SECRET_KEY" in last_line(result)
+
+
+def test_it_refuses_an_audit_chain_key_that_is_also_an_encryption_key(tmp_path):
+    env = production_env(tmp_path)
+    env["AUDIT_CHAIN_KEY"] = env["TOKEN_ENCRYPTION_KEYS"]
+
+    result = manage(env, "check")
+
+    assert result.returncode != 0
+    assert "AUDIT_CHAIN_KEY must not reuse a key of TOKEN_ENCRYPTION_KEYS" in last_line(result)
 
 
 def test_it_never_echoes_a_database_password_in_the_error(tmp_path):
@@ -218,7 +234,35 @@ def test_it_needs_no_configuration_in_development(tmp_path):
     secrets_file = tmp_path / "dev-secrets.json"
     assert stat.S_IMODE(secrets_file.stat().st_mode) == 0o600
     generated = json.loads(secrets_file.read_text())
-    assert set(generated) == {"SECRET_KEY", "TOKEN_PEPPER", "TOKEN_ENCRYPTION_KEYS"}
+    assert set(generated) == {
+        "SECRET_KEY",
+        "TOKEN_PEPPER",
+        "TOKEN_ENCRYPTION_KEYS",
+        "AUDIT_CHAIN_KEY",
+    }
+
+
+def test_it_adds_an_audit_chain_key_to_development_secrets_from_before_it(tmp_path):
+    # A var/ made before AUDIT_CHAIN_KEY existed: the key is added, the other secrets kept
+    # (a new TOKEN_PEPPER would orphan every token digest).
+    key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+    old = {
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "TOKEN_PEPPER": secrets.token_urlsafe(32),
+        "TOKEN_ENCRYPTION_KEYS": f"dev1:{key}",
+    }
+    (tmp_path / "dev-secrets.json").write_text(json.dumps(old))
+    env = {"VAR_DIR": str(tmp_path)}
+
+    first = settings_of(env, "SECRET_KEY")
+    stored = json.loads((tmp_path / "dev-secrets.json").read_text())
+    second = settings_of(env, "AUDIT_CHAIN_KEY")
+
+    assert first["SECRET_KEY"] == old["SECRET_KEY"]
+    assert stored == {**old, "AUDIT_CHAIN_KEY": stored["AUDIT_CHAIN_KEY"]}
+    assert stored["AUDIT_CHAIN_KEY"].startswith("dev1:")
+    assert list(second["AUDIT_CHAIN_KEY"]) == ["dev1"]  # type: ignore[call-overload]
+    assert stat.S_IMODE((tmp_path / "dev-secrets.json").stat().st_mode) == 0o600
 
 
 def test_it_keeps_the_generated_development_secrets_across_restarts(tmp_path):

@@ -113,3 +113,9 @@ def parse_encryption_keys(name: str, value: str) -> dict[str, bytes]:
             )
         keys[kid] = raw
     return keys
+
+
+def parse_hmac_keys(name: str, value: str) -> dict[str, bytes]:
+    """HMAC-SHA256 keys in the same ``kid:base64key,…`` form (newest first, 32 bytes each:
+    the hash's own size, the strength HMAC-SHA256 offers)."""
+    return parse_encryption_keys(name, value)

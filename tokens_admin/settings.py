@@ -9,6 +9,8 @@ expects.
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import os
 import secrets
@@ -26,6 +28,7 @@ from tokens_admin.env import (
     env_list,
     env_str,
     parse_encryption_keys,
+    parse_hmac_keys,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -43,13 +46,13 @@ def _dev_secrets() -> dict[str, str]:
     path = VAR_DIR / "dev-secrets.json"
     if path.exists():
         data: dict[str, str] = json.loads(path.read_text())
-        return data
+        return data if "AUDIT_CHAIN_KEY" in data else _add_dev_audit_chain_key(path, data)
     VAR_DIR.mkdir(parents=True, exist_ok=True)
-    key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
     data = {
         "SECRET_KEY": secrets.token_urlsafe(50),
         "TOKEN_PEPPER": secrets.token_urlsafe(32),
-        "TOKEN_ENCRYPTION_KEYS": f"dev1:{key}",
+        "TOKEN_ENCRYPTION_KEYS": f"dev1:{_b64(secrets.token_bytes(32))}",
+        "AUDIT_CHAIN_KEY": f"dev1:{_b64(secrets.token_bytes(32))}",
     }
     # O_EXCL: two processes starting at once must not both write different secrets.
     try:
@@ -59,6 +62,27 @@ def _dev_secrets() -> dict[str, str]:
         return existing
     with os.fdopen(fd, "w") as handle:
         json.dump(data, handle)
+    return data
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _add_dev_audit_chain_key(path: Path, data: dict[str, str]) -> dict[str, str]:
+    """A var/ from before AUDIT_CHAIN_KEY: add one, keeping the other secrets.
+
+    Derived from the file's SECRET_KEY instead of random so that processes starting at once
+    all write the same value (no lock needed); it is a development secret all the same.
+    """
+    label = b"tokens-admin development AUDIT_CHAIN_KEY"
+    derived = hmac.new(data["SECRET_KEY"].encode(), label, hashlib.sha256).digest()
+    data = {**data, "AUDIT_CHAIN_KEY": f"dev1:{_b64(derived)}"}
+    partial = path.with_name(f".{path.name}.{os.getpid()}.part")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(data, handle)
+    os.replace(partial, path)
     return data
 
 
@@ -80,6 +104,11 @@ TOKEN_ENCRYPTION_KEYS = parse_encryption_keys(
 )
 if TOKEN_PEPPER.decode() == SECRET_KEY:
     raise ImproperlyConfigured("TOKEN_PEPPER must differ from SECRET_KEY")
+# Keys the audit chain's HMACs and checkpoint signatures (audit/chain.py); never stored in the
+# database, so that whoever can rewrite the audit table cannot recompute the chain.
+AUDIT_CHAIN_KEY = parse_hmac_keys("AUDIT_CHAIN_KEY", _secret("AUDIT_CHAIN_KEY"))
+if set(AUDIT_CHAIN_KEY.values()) & set(TOKEN_ENCRYPTION_KEYS.values()):
+    raise ImproperlyConfigured("AUDIT_CHAIN_KEY must not reuse a key of TOKEN_ENCRYPTION_KEYS")
 
 ALLOWED_HOSTS = env_list(
     "ALLOWED_HOSTS", [] if PRODUCTION else ["localhost", "127.0.0.1", "[::1]", "testserver"]

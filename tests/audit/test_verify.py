@@ -92,6 +92,7 @@ def test_it_reports_a_clean_trail_as_one_json_document(trail, acme):
     assert by_chain[acme.public_id] == {
         "chain": acme.public_id,
         "records": 5,
+        "unkeyed": 0,
         "ok": True,
         "break": None,
     }

@@ -12,6 +12,7 @@ themselves and the deploy check of the minimal production configuration."""
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import os
@@ -92,6 +93,14 @@ def encryption_keys() -> str:
     return dev["TOKEN_ENCRYPTION_KEYS"]
 
 
+def chain_keys() -> str:
+    """This process's AUDIT_CHAIN_KEY in its environment form, so the probe's records chain on."""
+    return ",".join(
+        f"{kid}:{base64.urlsafe_b64encode(key).decode()}"
+        for kid, key in settings.AUDIT_CHAIN_KEY.items()
+    )
+
+
 @pytest.fixture
 def report(
     tmp_path: Path, alice: User, bob: User, acme: Account, robot: ApiToken
@@ -110,6 +119,7 @@ def report(
         "SECRET_KEY": settings.SECRET_KEY,
         "TOKEN_PEPPER": settings.TOKEN_PEPPER.decode(),
         "TOKEN_ENCRYPTION_KEYS": encryption_keys(),
+        "AUDIT_CHAIN_KEY": chain_keys(),
         "DATABASE_URL": database_url(),
         "VAR_DIR": str(tmp_path),
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),

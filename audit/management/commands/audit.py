@@ -1,4 +1,5 @@
-"""``manage.py audit export|verify``: read the audit trail out, and check its hash chains."""
+"""``manage.py audit export|verify|checkpoint``: read the audit trail out, check its hash
+chains, and sign their heads for safekeeping away from the database."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from typing import Any
 
 from django.core.management.base import CommandError
 
-from audit import export
+from audit import checkpoints, export
 from audit.chain import PLATFORM_CHAIN, ChainReport, chains, verify_chain
+from audit.checkpoints import CheckpointRefused, CheckpointResult
 from tokens_admin.cli import ActionCommand, add_json_flag
 
 EXPORT_HELP = """\
@@ -24,9 +26,19 @@ gets a leading apostrophe so a spreadsheet shows it instead of running it as a f
 --output writes a temporary file next to F and renames it over F at the end (mode 0600),
 so a failed export never leaves a partial file."""
 
+CHECKPOINT_HELP = """\
+Sign each chain's head (chain, last seq, last hash, record count, time) with a key derived
+from AUDIT_CHAIN_KEY, one JSON object per chain. Printed as JSON Lines, or appended to F with
+--output. Keep the file where the database's administrators cannot write (another host,
+write-once storage): `audit verify --checkpoint F` then finds records cut from the end of a
+chain, a chain deleted whole, or history rewritten before the checkpoint. Refuses (and writes
+nothing) when a head does not match its records."""
+
 
 class Command(ActionCommand):
-    help = "Export the audit trail (JSON Lines or CSV), or verify its hash chains."
+    help = (
+        "Export the audit trail (JSON Lines or CSV), verify its hash chains, or sign their heads."
+    )
 
     def add_actions(self, subparsers: Any) -> None:
         exporter = subparsers.add_parser(
@@ -54,7 +66,22 @@ class Command(ActionCommand):
         verifier.add_argument(
             "--account", metavar="ACC-…", help=f"only this account's chain (or {PLATFORM_CHAIN})"
         )
+        verifier.add_argument(
+            "--checkpoint",
+            metavar="F",
+            help="also check every checkpoint in this JSON Lines file (see `audit checkpoint`)",
+        )
         add_json_flag(verifier)
+        checkpointer = subparsers.add_parser(
+            "checkpoint", help="sign each chain's head", description=CHECKPOINT_HELP
+        )
+        checkpointer.add_argument(
+            "--account", metavar="ACC-…", help=f"only this account's chain (or {PLATFORM_CHAIN})"
+        )
+        checkpointer.add_argument(
+            "--output", metavar="F", help="append to this JSON Lines file instead of stdout"
+        )
+        add_json_flag(checkpointer)
 
     # --- export ---------------------------------------------------------------------------
 
@@ -82,9 +109,7 @@ class Command(ActionCommand):
     # --- verify ---------------------------------------------------------------------------
 
     def handle_verify(self, **options: Any) -> None:
-        account = options["account"]
-        if account is not None and account != PLATFORM_CHAIN:
-            export.build_filter(account=account)  # the same id check as export
+        account = check_account(options["account"])
         as_json = options["json"]
         reports: list[ChainReport] = []
         for key in chains(account):
@@ -94,18 +119,103 @@ class Command(ActionCommand):
             if not as_json:
                 self.stdout.write(report_line(report))
         broken = [report for report in reports if report.first_break is not None]
+        results = self.check_checkpoints(options["checkpoint"], account)
+        failed = [result for result in results if result.problem is not None]
         if as_json:
-            self.emit(options, {"ok": not broken, "chains": [report_dict(r) for r in reports]}, "")
-        elif not reports:
+            document: dict[str, Any] = {
+                "ok": not broken and not failed,
+                "chains": [report_dict(r) for r in reports],
+            }
+            if options["checkpoint"] is not None:
+                document["checkpoints"] = [checkpoint_dict(r) for r in results]
+            self.emit(options, document, "")
+        else:
+            self.write_verify_summary(reports, broken, options["checkpoint"], results, failed)
+        if broken or failed:
+            raise CommandError(failure_line(reports, broken, results, failed))
+
+    def check_checkpoints(self, path: str | None, account: str | None) -> list[CheckpointResult]:
+        if path is None:
+            return []
+        try:
+            results = list(checkpoints.check_file(Path(path), chain=account))
+        except OSError as exc:
+            raise CommandError(f"cannot read {path}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError:
+            raise CommandError(f"cannot read {path}: not UTF-8 text") from None
+        if not results:
+            raise CommandError(
+                f"{path} holds no checkpoints" + (f" of {account}" if account else "")
+            )
+        return results
+
+    def write_verify_summary(
+        self,
+        reports: list[ChainReport],
+        broken: list[ChainReport],
+        path: str | None,
+        results: list[CheckpointResult],
+        failed: list[CheckpointResult],
+    ) -> None:
+        if not reports:
             self.stdout.write("No audit chains yet.")
         else:
             self.stdout.write(f"{len(reports)} chains verified, {len(broken)} broken.")
-        if broken:
-            first = broken[0]
+        if path is None:
+            return
+        # Only the failures: a checkpoint file grows by one line per chain and run.
+        for result in failed:
+            self.stdout.write(checkpoint_line(result))
+        self.stdout.write(f"{len(results)} checkpoints checked, {len(failed)} broken.")
+
+    # --- checkpoint -----------------------------------------------------------------------
+
+    def handle_checkpoint(self, **options: Any) -> None:
+        account = check_account(options["account"])
+        taken: list[dict[str, Any]] = []
+        try:
+            for key in chains(account):
+                with export.read_transaction():
+                    taken.append(checkpoints.take(key))
+        except CheckpointRefused as exc:
             raise CommandError(
-                f"audit trail broken in {len(broken)} of {len(reports)} chains; "
-                f"first: {report_line(first)}"
-            )
+                f"not signing {exc}; nothing written (run `manage.py audit verify`)"
+            ) from None
+        lines = [checkpoints.to_line(checkpoint) for checkpoint in taken]
+        output = options["output"]
+        if output not in (None, "-"):
+            append_lines(Path(output), lines)
+            text = f"Appended {len(lines)} checkpoints to {output}"
+            self.emit(options, {"output": output, "checkpoints": taken}, text)
+        elif options["json"]:
+            self.emit(options, {"checkpoints": taken}, "")
+        elif not lines:
+            self.stderr.write("No audit chains yet.")
+        else:
+            for line in lines:
+                self.stdout.write(line, ending="")
+
+
+def check_account(account: str | None) -> str | None:
+    if account is not None and account != PLATFORM_CHAIN:
+        export.build_filter(account=account)  # the same id check as export
+    return account
+
+
+def append_lines(target: Path, lines: list[str]) -> None:
+    """Append ``lines`` to ``target`` (created 0600) in one write, and sync it to disk.
+
+    Appending, never rewriting: the file is a history, and write-once storage may allow
+    nothing else.
+    """
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write("".join(lines))
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        raise CommandError(f"cannot write {target}: {exc.strerror or exc}") from None
 
 
 def write_replacing(target: Path, lines: Iterable[str]) -> int:
@@ -150,7 +260,11 @@ def write_replacing(target: Path, lines: Iterable[str]) -> int:
 def report_line(report: ChainReport) -> str:
     problem = report.first_break
     if problem is None:
-        return f"{report.chain}: OK, {report.records} records"
+        line = f"{report.chain}: OK, {report.records} records"
+        if report.unkeyed:
+            # Plain SHA-256, from before AUDIT_CHAIN_KEY: only a checkpoint guards them.
+            line += f", {report.unkeyed} of them unkeyed (before AUDIT_CHAIN_KEY)"
+        return line
     where = problem.record_id or "missing record"
     return f"{report.chain}: BROKEN at {where} (seq {problem.seq}): {problem.reason}"
 
@@ -160,8 +274,42 @@ def report_dict(report: ChainReport) -> dict[str, Any]:
     return {
         "chain": report.chain,
         "records": report.records,
+        "unkeyed": report.unkeyed,
         "ok": problem is None,
         "break": None
         if problem is None
         else {"recordId": problem.record_id, "seq": problem.seq, "reason": problem.reason},
     }
+
+
+def checkpoint_line(result: CheckpointResult) -> str:
+    where = f"{result.chain}, seq {result.seq}" if result.chain is not None else "unreadable"
+    state = "OK" if result.problem is None else f"BROKEN: {result.problem}"
+    return f"checkpoint line {result.line} ({where}): {state}"
+
+
+def checkpoint_dict(result: CheckpointResult) -> dict[str, Any]:
+    return {
+        "line": result.line,
+        "chain": result.chain,
+        "seq": result.seq,
+        "at": result.at,
+        "ok": result.problem is None,
+        "problem": result.problem,
+    }
+
+
+def failure_line(
+    reports: list[ChainReport],
+    broken: list[ChainReport],
+    results: list[CheckpointResult],
+    failed: list[CheckpointResult],
+) -> str:
+    """The one line on stderr: how much is broken, and the first break."""
+    parts = []
+    if broken:
+        parts.append(f"{len(broken)} of {len(reports)} chains")
+    if failed:
+        parts.append(f"{len(failed)} of {len(results)} checkpoints")
+    first = report_line(broken[0]) if broken else checkpoint_line(failed[0])
+    return f"audit trail broken in {' and '.join(parts)}; first: {first}"
