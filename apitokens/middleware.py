@@ -41,6 +41,9 @@ REALM = 'Bearer realm="api"'
 _CREDENTIALS_RE = re.compile(r"[A-Za-z0-9\-._~+/:]+=*")
 LAST_ACCESS_INTERVAL = timedelta(minutes=1)
 INVALID_TOKEN_DETAIL = "The API token is invalid."  # noqa: S105 - a message
+# What a value with an unknown id is compared with: shaped like a digest, so the compare does
+# the same work (the id is refused whatever the compare says).
+NO_SUCH_DIGEST = "0" * 64
 
 # Every API request is checked, so the shared store is asked only about addresses this
 # process saw fail (a Redis round trip per valid request otherwise; docs/decisions.md).
@@ -363,10 +366,16 @@ class BearerAuthMiddleware:
                     headers={"Retry-After": str(verdict.retry_after)},
                 )
         token = lookup_token(parsed.token_id) if parsed is not None else None
+        # An unknown id is still compared, with a fixed dummy digest: it costs what a wrong
+        # secret costs, so the answer's timing does not tell which token ids exist.
         if (
             parsed is None
+            or not token_secrets.verify(
+                parsed.value,
+                token.digest if token is not None else NO_SUCH_DIGEST,
+                settings.TOKEN_PEPPER,
+            )
             or token is None
-            or not token_secrets.verify(parsed.value, token.digest, settings.TOKEN_PEPPER)
             or token.status == TokenStatus.DELETED
         ):
             auth_failures.fail(ip)

@@ -36,6 +36,7 @@ EVENT_UPDATED = "platform.accounts.api_token.updated"
 EVENT_STATUS_CHANGED = "platform.accounts.api_token.status_changed"
 EVENT_VALUE_REVEALED = "platform.accounts.api_token.value_revealed"
 EVENT_VALUE_COPIED = "platform.accounts.api_token.value_copied"
+EVENT_VALUE_REVEAL_FAILED = "platform.accounts.api_token.value_reveal_failed"
 EVENT_EXPOSED = "platform.accounts.api_token.exposed"
 EVENT_MODULE_REMOVED = "platform.accounts.account.module_removed"
 
@@ -408,6 +409,25 @@ def reveal_value(
             request=request,
         )
     return value
+
+
+def record_reveal_failure(
+    *, token: ApiToken, actor: Actor, request: RequestContext | None = None
+) -> None:
+    """A wrong password at the reveal prompt: recorded like a failed sign-in, the password
+    itself never (it is not even passed in)."""
+    where = (request.ip if request else "") or "an unknown address"
+    with transaction.atomic():
+        record(
+            event=EVENT_VALUE_REVEAL_FAILED,
+            obj=token_ref(token),
+            actor=actor,
+            account_id=token.account.public_id,
+            summary=f"Reveal of API token {token.name} ({token.public_id}) refused for "
+            f"{actor.name}: wrong password",
+            details=f"Wrong password at the reveal prompt from {where}; the value was not shown.",
+            request=request,
+        )
 
 
 def record_exposure(*, token: ApiToken, request: RequestContext | None = None) -> None:

@@ -3,8 +3,9 @@
 Each tab has its own URL; htmx loads just the panel (``hx-get`` + ``hx-push-url``) and a plain
 request gets the whole page with that tab open. Revealing the value needs a sign-in within
 ``REVEAL_REAUTH_MINUTES`` (a password prompt otherwise); every reveal and copy goes through
-``services.reveal_value``, which writes the audit record, and every response carrying the
-value is ``Cache-Control: no-store``.
+``services.reveal_value``, which writes the audit record (a wrong password at the prompt through
+``services.record_reveal_failure``), and every response carrying the value is
+``Cache-Control: no-store``.
 """
 
 from __future__ import annotations
@@ -165,6 +166,9 @@ def token_reveal(request: HttpRequest, public_id: str) -> HttpResponse:
             mark_authenticated(request)
         else:
             ratelimit.fail(email=email, ip=ip)
+            services.record_reveal_failure(
+                token=token, actor=access.actor, request=request_context(request)
+            )
             form.add_error("password", "The password is not correct.")
             return _value_response(request, access, token, base | {"prompt": form}, status=400)
     if not recently_authenticated(request):

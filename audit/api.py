@@ -86,7 +86,7 @@ class RecordNotFound(NotFound):
 
 def visible_records(principal: Principal) -> QuerySet[AuditRecord]:
     records = AuditRecord.objects.defer("prev_hash", "hash")
-    if principal.is_operations:
+    if principal.sees_all_accounts:
         return records
     return records.filter(account_id=principal.account_id)
 
@@ -96,7 +96,7 @@ def visible_event_types(principal: Principal) -> QuerySet[EventType]:
     (``extensions.…``) was made by some account's records and names that account's business:
     it is visible to the accounts that recorded it, and to Operations."""
     types = EventType.objects.all()
-    if principal.is_operations:
+    if principal.sees_all_accounts:
         return types
     recorded_here = AuditRecord.objects.filter(
         event=OuterRef("pk"), account_id=principal.account_id

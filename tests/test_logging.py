@@ -9,7 +9,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from apitokens import views
 from apitokens.secrets import generate_value
+from tests.factories import TokenFactory
+from tests.ui.conftest import SecureClient, sign_in
 from tokens_admin.logging import REDACTED, JsonFormatter, RedactSecretsFilter
 
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -136,3 +139,64 @@ def test_it_redacts_what_reaches_the_configured_console_handler():
 
     assert f"leaked idt:TKN-1234-5678:{REDACTED}" in stream.getvalue()
     assert value[-64:] not in stream.getvalue()
+
+
+def request_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [
+        r for r in caplog.records if r.name == "django.request" or r.name.startswith("tokens_admin")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("persona", "path"),
+    [
+        ("bob", "/settings/api-tokens/"),
+        ("bob", "/settings/audit-trail/"),
+        ("alice", "/account/pick/"),
+    ],
+)
+def test_an_expected_403_page_logs_one_warning_line_without_a_traceback(
+    request, caplog, persona, path
+):
+    browser = sign_in(SecureClient(), request.getfixturevalue(persona))
+    caplog.set_level(logging.INFO)
+    assert browser.get(path).status_code == 403
+    [refusal] = [r for r in request_records(caplog) if r.name == "django.request"]
+    assert (refusal.levelname, refusal.getMessage()) == (
+        "WARNING",
+        f"Forbidden (Permission denied): {path}",
+    )
+    assert [r.name for r in request_records(caplog)] == ["django.request", "tokens_admin.request"]
+    assert [r for r in caplog.records if r.exc_info or r.exc_text] == []
+
+
+def test_an_api_403_for_a_missing_module_logs_no_traceback(client, acme, caplog):
+    token = TokenFactory(account=acme)
+    caplog.set_level(logging.INFO)
+    response = client.get(
+        "/public/v1/accounts/api-tokens",
+        secure=True,
+        HTTP_AUTHORIZATION=f"Bearer {token.plain_value}",
+    )
+    assert response.status_code == 403
+    assert 'error="insufficient_scope"' in response["WWW-Authenticate"]
+    [refusal] = [r for r in request_records(caplog) if r.name == "django.request"]
+    assert (refusal.levelname, refusal.getMessage()) == (
+        "WARNING",
+        "Forbidden: /public/v1/accounts/api-tokens",
+    )
+    assert [r for r in caplog.records if r.exc_info or r.exc_text] == []
+
+
+def test_an_unexpected_error_still_logs_its_traceback(alice, caplog, monkeypatch):
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(views, "_list_context", broken)
+    browser = sign_in(SecureClient(raise_request_exception=False), alice)
+    caplog.set_level(logging.INFO)
+    assert browser.get("/settings/api-tokens/").status_code == 500
+    [error] = [r for r in request_records(caplog) if r.name == "django.request"]
+    assert error.levelname == "ERROR"
+    assert error.exc_info is not None
+    assert isinstance(error.exc_info[1], RuntimeError)

@@ -7,6 +7,8 @@ import logging
 import re
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
+
 # The whole value, or the secret part on its own, wherever it appears in a message.
 _TOKEN_RE = re.compile(r"(idt:TKN-\d{4}-\d{4}:)[A-Za-z0-9]{64}")
 _BEARER_RE = re.compile(r"(?i)(bearer\s+)\S+")
@@ -46,6 +48,19 @@ class RedactSecretsFilter(logging.Filter):
         if cleaned != message or record.args:
             record.msg = cleaned
             record.args = None
+        return True
+
+
+class RefusalWithoutTracebackFilter(logging.Filter):
+    """``django.request`` logs a raised ``PermissionDenied`` with its traceback. A refusal is
+    the access check doing its job (a Member opening an Administrator page), not a fault: it
+    keeps its one WARNING line, as a 404 does, and loses the traceback. Every other exception
+    keeps its own."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], PermissionDenied):
+            record.exc_info = None
+            record.exc_text = None
         return True
 
 

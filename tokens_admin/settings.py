@@ -298,7 +298,10 @@ if PRODUCTION:
 LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact": {"()": "tokens_admin.logging.RedactSecretsFilter"}},
+    "filters": {
+        "redact": {"()": "tokens_admin.logging.RedactSecretsFilter"},
+        "refusals": {"()": "tokens_admin.logging.RefusalWithoutTracebackFilter"},
+    },
     "formatters": {
         "json": {"()": "tokens_admin.logging.JsonFormatter"},
         "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
@@ -315,7 +318,7 @@ LOGGING: dict[str, Any] = {
         # Filters on the loggers themselves (not only the handler) so that any handler —
         # a test's, an APM agent's — receives the redacted record.
         "django.db.backends": {"level": "INFO", "filters": ["redact"]},
-        "django.request": {"filters": ["redact"]},
+        "django.request": {"filters": ["redact", "refusals"]},
         "django.server": {"filters": ["redact"]},
         "tokens_admin": {"filters": ["redact"]},
     },

@@ -14,7 +14,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from apitokens import middleware
+from apitokens import secrets as token_secrets
 from apitokens.models import ApiToken, TokenStatus
+from apitokens.secrets import generate_value
 from audit.models import AuditRecord
 from tests.factories import AccountFactory, TokenFactory
 
@@ -102,6 +104,18 @@ def test_row_unknown_wrong_bad_checksum_and_deleted_share_one_body(client, acme,
         )
         bodies.append({k: v for k, v in body.items() if k != "traceId"})
     assert all(b == bodies[0] for b in bodies)
+
+
+def test_an_unknown_id_costs_the_same_digest_work_as_a_wrong_secret(client, robot):
+    # Counted, not timed (timing flakes): if only a real id paid for the HMAC, the answer's
+    # latency would tell an attacker which token ids exist.
+    work = []
+    for value in (generate_value(robot.public_id), generate_value("TKN-0000-0001")):
+        with mock.patch.object(token_secrets, "digest", wraps=token_secrets.digest) as digest:
+            assert_problem(call(client, f"Bearer {value}"), 401, f'{REALM}, error="invalid_token"')
+        work.append(digest.call_count)
+    assert work[0] >= 1
+    assert work[0] == work[1]
 
 
 def test_row_disabled_token_is_401_saying_disabled(client, acme):

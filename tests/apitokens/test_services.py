@@ -248,6 +248,21 @@ def test_reveal_of_a_deleted_token_is_refused(acme, alice_actor):
         services.reveal_value(token=token, actor=alice_actor)
 
 
+def test_a_wrong_password_at_the_reveal_prompt_is_recorded_without_a_secret(acme, alice_actor):
+    token = TokenFactory(account=acme)
+    request = RequestContext(ip="203.0.113.5", user_agent="pytest", trace_id="00-" + "c" * 32)
+    services.record_reveal_failure(token=token, actor=alice_actor, request=request)
+    last = records_for(token)[-1]
+    assert last.event_key == services.EVENT_VALUE_REVEAL_FAILED
+    assert (last.actor_id, last.account_id) == (alice_actor.id, acme.public_id)
+    assert (last.request_ip, last.request_user_agent) == ("203.0.113.5", "pytest")
+    assert last.summary
+    assert last.details == (
+        "Wrong password at the reveal prompt from 203.0.113.5; the value was not shown."
+    )
+    assert token.plain_value not in str(last.documents) + last.summary + last.details
+
+
 def test_exposure_is_recorded_with_the_token_as_actor(acme):
     token = TokenFactory(account=acme)
     services.record_exposure(token=token, request=RequestContext(ip="198.51.100.1"))

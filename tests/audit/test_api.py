@@ -25,7 +25,16 @@ def vendor_api(client, globex):
 
 @pytest.fixture
 def ops_api(client, ops_account):
-    return Api(client, TokenFactory(account=ops_account, name="Ops robot").plain_value)
+    """An operator's token: Platform Account Management is what opens every account."""
+    token = TokenFactory(account=ops_account, name="Ops robot", modules=["MOD-6271"])
+    return Api(client, token.plain_value)
+
+
+@pytest.fixture
+def ops_plain_api(client, ops_account):
+    """An Operations token without Platform Account Management: its own account only."""
+    token = TokenFactory(account=ops_account, name="Ops helper", modules=["MOD-1756"])
+    return Api(client, token.plain_value)
 
 
 def test_a_token_lists_only_its_accounts_records(acme_api, acme, globex):
@@ -65,6 +74,24 @@ def test_operations_read_every_accounts_records(ops_api, acme, globex):
     b = TokenFactory(account=globex)
     body = ops_api.get(RECORDS, f"in(object.id,({a.public_id},{b.public_id}))").json()
     assert body["$meta"]["pagination"]["total"] == 2
+
+
+def test_operations_without_platform_account_management_read_only_their_own_records(
+    ops_plain_api, ops_account, acme, globex
+):
+    a = TokenFactory(account=acme)
+    b = TokenFactory(account=globex)
+    own = TokenFactory(account=ops_account, name="Own")
+    ids = f"{a.public_id},{b.public_id},{own.public_id}"
+    body = ops_plain_api.get(RECORDS, f"in(object.id,({ids}))").json()
+    assert [r["object"]["id"] for r in body["data"]] == [own.public_id]
+    everything = ops_plain_api.get(RECORDS, "limit=100").json()
+    assert {r["object"]["id"] for r in everything["data"]} >= {own.public_id}
+    assert everything["$meta"]["pagination"]["total"] == (
+        AuditRecord.objects.filter(account_id=ops_account.public_id).count()
+    )
+    foreign = AuditRecord.objects.get(object_id=a.public_id)
+    assert ops_plain_api.get(f"{RECORDS}/{foreign.public_id}").status_code == 404
 
 
 def test_a_vendor_records_an_extension_event_with_itself_as_actor(vendor_api, globex):
@@ -268,6 +295,16 @@ def test_another_accounts_extension_event_types_are_404_and_never_listed(
     for insider in (vendor_api, ops_api):
         assert insider.get(path).json()["key"] == key
         assert insider.get(TYPES, f"eq(key,{key})").json()["$meta"]["pagination"]["total"] == 1
+
+
+def test_operations_without_platform_account_management_see_no_foreign_extension_types(
+    ops_plain_api, globex_secret_event
+):
+    key = "extensions.globex-merger.deal_signed"
+    event_type = EventType.objects.get(key=key)
+    assert ops_plain_api.get(f"{TYPES}/{event_type.public_id}").status_code == 404
+    assert key not in ops_plain_api.get(TYPES, "limit=100").content.decode()
+    assert ops_plain_api.get(TYPES, "eq(key,platform.accounts.api_token.created)").json()["data"]
 
 
 def test_a_foreign_record_answers_exactly_like_an_unknown_one(acme_api, globex_secret_event):

@@ -196,6 +196,8 @@ def test_re_entering_the_password_to_reveal_is_limited_with_the_sign_in_counters
     assert locked["Retry-After"] == str(WINDOW - 100)
     assert value not in locked.content.decode()
     assert events(services.EVENT_VALUE_REVEALED) == 0
+    # Every wrong password is recorded; the limiter's refusal checks no password: not recorded.
+    assert events(services.EVENT_VALUE_REVEAL_FAILED) == 3
     # The same counters guard the sign-in form: guessing here does not reset guessing there.
     assert attempt(alice.email, PASSWORD, fresh_ip).status_code == 429
     move(clock, WINDOW)

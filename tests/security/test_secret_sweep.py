@@ -24,7 +24,9 @@ from django.db import connection
 from django.test import Client
 
 from accounts.models import Account, User
+from apitokens import services
 from apitokens.models import ApiToken
+from audit.models import AuditRecord
 from tests.factories import TokenFactory
 from tests.ui.conftest import sign_in
 
@@ -242,6 +244,15 @@ def test_the_canary_appears_only_where_spec_allows(
         may_carry_value=True,
     )
     session.take(
+        "page reveal with the value as a wrong password",
+        web.post(
+            f"/settings/api-tokens/{token_id}/reveal/",
+            {"password": value},
+            secure=True,
+            HTTP_HX_REQUEST="true",
+        ),
+    )
+    session.take(
         "page hide",
         web.get(f"/settings/api-tokens/{token_id}/hide/", secure=True, HTTP_HX_REQUEST="true"),
     )
@@ -274,6 +285,12 @@ def test_the_canary_appears_only_where_spec_allows(
 
     # Where the value was allowed, it really was there (the sweep would be blind otherwise).
     assert len(session.allowed) == 4
+    # The refusals typed the value as a password, and were recorded: the dump below sees them.
+    refusals = AuditRecord.objects.filter(event_key__endswith="_failed")
+    assert sorted(refusals.values_list("event_key", flat=True)) == [
+        services.EVENT_VALUE_REVEAL_FAILED,
+        "platform.accounts.user.sign_in_failed",
+    ]
     leaks = [
         f"{name} in {label}"
         for label, text in session.others
@@ -302,8 +319,6 @@ def test_the_canary_appears_only_where_spec_allows(
 
 
 def token_records(token_id: str) -> list[str]:
-    from audit.models import AuditRecord
-
     return list(AuditRecord.objects.filter(object_id=token_id).values_list("public_id", flat=True))
 
 
@@ -329,7 +344,6 @@ def test_a_value_pasted_into_a_page_url_is_replaced_by_its_token_id(
 def test_stored_text_refuses_a_value_everywhere_it_can_be_written(
     acme: Account, alice: User
 ) -> None:
-    from apitokens import services
     from tokens_admin.errors import ValidationFailed
 
     token = TokenFactory(account=acme, name="Robot", modules=["MOD-1756"])

@@ -118,6 +118,14 @@ def test_reveal_asks_for_the_password_after_the_window(client: Client, alice: Us
     assert wrong.status_code == 400
     assert "The password is not correct." in wrong.content.decode()
     assert not AuditRecord.objects.filter(event_key=services.EVENT_VALUE_REVEALED).exists()
+    refused = AuditRecord.objects.get(event_key=services.EVENT_VALUE_REVEAL_FAILED)
+    assert (refused.object_id, refused.actor_id) == (robot.public_id, alice.public_id)
+    assert refused.account_id == robot.account.public_id
+    assert refused.request_ip == "127.0.0.1"
+    assert refused.trace_id
+    stored = json.dumps(refused.documents) + refused.summary + refused.details
+    assert "not it" not in stored
+    assert robot.plain_value not in stored
     right = client.post(url, {"password": "correct horse battery staple"}, **htmx())
     assert right.status_code == 200
     assert robot.plain_value in right.content.decode()
