@@ -232,7 +232,8 @@ def _editor(principal: Principal) -> Editor:
     return Editor(
         actor=principal.actor(),
         account_id=principal.account_id,
-        operations=principal.is_operations,
+        # Acting for the platform takes what seeing every account takes (SPEC 4.4).
+        operations=principal.sees_all_accounts,
     )
 
 

@@ -33,7 +33,8 @@ def second(client):
 
 @pytest.fixture
 def ops(client, ops_account):
-    return Api(client, TokenFactory(account=ops_account, name="Ops robot").plain_value)
+    token = TokenFactory(account=ops_account, name="Ops robot", modules=["MOD-6271"])
+    return Api(client, token.plain_value)
 
 
 def test_the_first_account_to_record_a_key_owns_it(first, second, globex):
@@ -74,3 +75,13 @@ def test_a_vendor_cannot_rename_the_platforms_types(first, globex):
 def test_operations_may_record_under_any_extension_key(first, ops):
     assert _post(first).status_code == 201
     assert _post(ops, "Replayed by Operations").status_code == 201
+
+
+def test_operations_without_platform_account_management_act_for_no_one_else(
+    client, ops_account, first, globex
+):
+    assert _post(first).status_code == 201
+    helper = Api(client, TokenFactory(account=ops_account, name="Ops helper").plain_value)
+    created = EventType.objects.get(key="platform.accounts.api_token.created")
+    assert helper.send("put", f"{TYPES}/{created.public_id}", {"name": "x"}).status_code == 403
+    assert _post(helper, "Not mine").status_code == 403

@@ -252,11 +252,10 @@ def expected(route: Route, caller: Caller, owner: str, method: str, world: World
 
 def event_type_outcome(caller: Caller, owner: str, method: str) -> str:
     """Issue 13 item 7: a ``platform.*`` type ("global") is read by every token and edited by
-    Operations tokens only; an ``extensions.*`` type recorded by B belongs to B, and only B and
+    Operations tokens with Platform Account Management only; an ``extensions.*`` type recorded by B belongs to B, and only B and
     Operations see it (others get 404) or edit it."""
     if owner == "global":
-        operations = caller.token in ("ops", "ops_plain")
-        return ALLOWED if method == "GET" or operations else FORBIDDEN
+        return ALLOWED if method == "GET" or caller.token == "ops" else FORBIDDEN
     # Seeing other accounts' extension types takes Platform Account Management.
     return ALLOWED if caller.token in ("ops", "b_full") else MISSING
 
