@@ -63,6 +63,20 @@ BODY_ERRORS = {
 CONFLICT = {
     "409": _problem("The account's state refuses the request (module not enabled, account move)")
 }
+# Where a token could widen what tokens may do (issue 13): it grants only modules it holds.
+NO_ESCALATION = {
+    "403": _problem(
+        "HTTPS required, the token lacks the module, grants a module it does not hold, or"
+        " changes its own modules"
+    )
+}
+# Where an event type's owner decides (issue 13): platform.* is Operations', extensions.* its
+# first recorder's.
+OWNED = {
+    "403": _problem(
+        "HTTPS required, the token lacks the module, or the event type belongs to another account"
+    )
+}
 
 
 def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
@@ -431,6 +445,7 @@ PATHS: dict[str, Any] = {
             BODY_ERRORS,
             NOT_FOUND,
             CONFLICT,
+            NO_ESCALATION,
             requestBody=_body("ApiTokenCreate"),
         ),
     },
@@ -448,6 +463,7 @@ PATHS: dict[str, Any] = {
             BODY_ERRORS,
             NOT_FOUND,
             CONFLICT,
+            NO_ESCALATION,
             requestBody=_body("ApiTokenUpdate"),
         ),
         "delete": _op("Delete (terminal)", {"204": {"description": "Deleted"}}, NOT_FOUND),
@@ -498,6 +514,7 @@ PATHS: dict[str, Any] = {
             "Record an integration's event (Vendor, Operations)",
             {"201": _json(_ref("AuditRecord"), "Created")},
             BODY_ERRORS,
+            OWNED,
             requestBody=_body("AuditRecordCreate"),
         ),
     },
@@ -526,10 +543,11 @@ PATHS: dict[str, Any] = {
             parameters=[select_parameter(audit_api.EVENT_TYPE_PROJECTION)],
         ),
         "put": _op(
-            "Rename or describe an event type (Vendor, Operations)",
+            "Rename or describe an event type (its owner, or Operations)",
             {"200": _json(_ref("EventType"))},
             BODY_ERRORS,
             NOT_FOUND,
+            OWNED,
             requestBody=_body("EventTypeUpdate"),
         ),
     },
