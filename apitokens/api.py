@@ -220,9 +220,23 @@ def _modules_from(data: dict[str, Any], errors: dict[str, list[str]]) -> list[Mo
     found = {m.public_id: m for m in Module.objects.filter(public_id__in=ids)}
     unknown = [i for i in dict.fromkeys(ids) if i not in found]
     if unknown:
-        errors["modules"] = [f"No such module: {', '.join(unknown)}."]
+        errors["modules"] = [_no_such_modules(unknown)]
         return []
     return [found[i] for i in dict.fromkeys(ids)]
+
+
+MODULE_ID_RE = re.compile(r"^MOD-[0-9]{4}$")
+
+
+def _no_such_modules(unknown: list[str]) -> str:
+    """Names at most five unknown ids, and only ids in the catalogue's shape: whatever else
+    the caller sent (a huge string, a pasted secret) is counted, never echoed."""
+    shaped = [i for i in unknown if MODULE_ID_RE.fullmatch(i)]
+    named = ", ".join(shaped[:5])
+    others = len(unknown) - min(len(shaped), 5)
+    if not named:
+        return f"No such module: {len(unknown)} id(s) not in the form MOD-NNNN."
+    return f"No such module: {named}" + (f" and {others} more." if others else ".")
 
 
 class ModulesNotHeld(DomainError):

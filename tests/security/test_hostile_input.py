@@ -25,7 +25,7 @@ from PIL import Image
 from accounts.models import Account, User
 from apitokens import services
 from apitokens.models import ApiToken
-from audit.models import AuditRecord
+from audit.models import AuditRecord, EventType
 from audit.types import Actor
 from tests.factories import TokenFactory
 from tests.security.conftest import TOKENS_URL, bearer
@@ -479,3 +479,69 @@ def test_hostile_query_parameters_never_break_a_page(
         response = client.get(f"{path}?{params}")
         assert response.status_code in (200, 400), (path, response.status_code)
         assert "<script>" not in response.content.decode().split("</header>", 1)[-1]
+
+
+# --- Modules, select and event keys (issue 13) ------------------------------------------------
+
+HOSTILE_MODULES: dict[str, Any] = {
+    "10,000 references": [{"id": "MOD-1756"}] * 10_000,
+    "10,000 unknown ids": [{"id": f"MOD-{n:04d}"} for n in range(10_000)],
+    "a 100 kB id": [{"id": "MOD-" + "9" * 100_000}],
+    "ids of every type": [{"id": 1756}, {"id": None}, {"id": ["MOD-1756"]}, {"id": {}}],
+    "nested objects": [{"id": {"id": {"id": "MOD-1756"}}}],
+    "a string": "MOD-1756",
+    "SQL and wildcards": [{"id": "MOD-1756' OR '1'='1"}, {"id": "%"}, {"id": "*"}],
+    "a module it does not hold, many times": [{"id": "MOD-0478"}] * 1_000,
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE_MODULES))
+def test_hostile_module_lists_get_a_clear_4xx_and_change_nothing(
+    client: Client, api_token: ApiToken, case: str
+) -> None:
+    before = (ApiToken.objects.count(), AuditRecord.objects.count())
+    started = time.perf_counter()
+    response = api_post(client, api_token, {"name": "Hostile", "modules": HOSTILE_MODULES[case]})
+    elapsed = time.perf_counter() - started
+    if case == "10,000 references":
+        # The same module ten thousand times is one module, granted once.
+        assert response.status_code == 201, response.content
+        assert [m["id"] for m in response.json()["modules"]] == ["MOD-1756"]
+        return
+    assert response.status_code in (400, 403), response.content
+    assert response["Content-Type"] == "application/problem+json"
+    assert len(response.content) < 4096  # a 100 kB id is not echoed back whole
+    assert (ApiToken.objects.count(), AuditRecord.objects.count()) == before
+    assert elapsed < 10
+
+
+@pytest.mark.parametrize(
+    "select",
+    ["-" * 5000, "+,", "actor." * 200, "%00", "object.id.name.x.y", "+modules,-modules,+modules"],
+)
+def test_hostile_select_never_breaks_a_resource(
+    client: Client, api_token: ApiToken, select: str
+) -> None:
+    for path in (TOKENS_URL, RECORDS_URL, "/public/v1/audit/event-types"):
+        response = client.get(f"{path}?select={select}", secure=True, **bearer(api_token))
+        assert response.status_code in (200, 400), (path, select, response.content)
+
+
+@pytest.mark.parametrize(
+    "event",
+    ["extensions.a.b" + ".c" * 100, "extensions..x", "extensions.A.B", "platform.accounts.x.y"],
+)
+def test_hostile_event_keys_are_refused_or_owned(
+    client: Client, globex: Account, event: str
+) -> None:
+    vendor = TokenFactory(account=globex, name="Globex robot")
+    response = client.post(
+        RECORDS_URL,
+        data=json.dumps({"event": event, "object": {"id": "X-1"}, "summary": "s"}),
+        content_type="application/json",
+        secure=True,
+        **bearer(vendor),
+    )
+    assert response.status_code in (201, 400), response.content
+    if response.status_code == 201:
+        assert EventType.objects.get(key=event).owner_account_id == globex.public_id
