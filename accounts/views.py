@@ -20,6 +20,7 @@ from accounts.models import Account, User
 from accounts.services import actor_for_user
 from audit.recorder import record
 from audit.types import Actor, ActorType, ObjectRef
+from tokens_admin.ratelimit import Verdict
 from tokens_admin.ui import (
     SESSION_ACCOUNT,
     mark_authenticated,
@@ -77,6 +78,18 @@ def _record_failure(request: HttpRequest, email: str) -> None:
         )
 
 
+def _locked_out(request: HttpRequest, form: SignInForm, verdict: Verdict) -> HttpResponse:
+    minutes = max(1, round(verdict.retry_after / 60))
+    form.add_error(
+        None,
+        f"Too many failed sign-in attempts. Try again in {minutes} minute"
+        f"{'s' if minutes != 1 else ''}.",
+    )
+    response = render(request, "accounts/sign_in.html", {"form": form}, status=429)
+    response["Retry-After"] = str(verdict.retry_after)
+    return response
+
+
 @require_http_methods(["GET", "POST"])
 def sign_in(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated and request.method == "GET":
@@ -88,18 +101,14 @@ def sign_in(request: HttpRequest) -> HttpResponse:
         ip = str(getattr(request, "client_ip", ""))
         verdict = ratelimit.check(email=email, ip=ip)
         if not verdict.allowed:
-            minutes = max(1, round(verdict.retry_after / 60))
-            form.add_error(
-                None,
-                f"Too many failed sign-in attempts. Try again in {minutes} minute"
-                f"{'s' if minutes != 1 else ''}.",
-            )
-            response = render(request, "accounts/sign_in.html", {"form": form}, status=429)
-            response["Retry-After"] = str(verdict.retry_after)
-            return response
+            return _locked_out(request, form, verdict)
         user = authenticate(request, username=email, password=form.cleaned_data["password"])
         if not isinstance(user, User) or _home_account(user) is None:
-            ratelimit.fail(email=email, ip=ip)
+            verdict = ratelimit.fail(email=email, ip=ip)
+            if verdict.over:
+                # Past the limit after all (concurrent attempts all passed the check): answered
+                # and left unrecorded like any attempt over it.
+                return _locked_out(request, form, verdict)
             _record_failure(request, email)
             form.add_error(None, "The email or password is not correct.")
             status = 400
