@@ -75,6 +75,8 @@ $(BENCH_STAMP): | $(STAMP)
 bench: $(BENCH_STAMP)
 	$(PYTHON) -m benchmarks.run $(if $(QUICK),--quick) $(BENCH_ARGS)
 
+# The server's settings are in gunicorn.conf.py (bind 127.0.0.1:$PORT, TLS, workers, timeouts,
+# which proxies are trusted), so make run, the tests and a production start-up share them.
 run: $(STAMP)
 	@$(PYTHON) manage.py migrate --no-input -v 0
 	@$(PYTHON) manage.py devcert --dir $(TLS_DIR)
@@ -85,11 +87,9 @@ run: $(STAMP)
 	echo "  certificate: $(TLS_DIR)/cert.pem (self-signed; trust it with --cacert/SSL_CERT_FILE)"; \
 	echo "  health:      curl --cacert $(TLS_DIR)/cert.pem https://localhost:$(PORT)/healthz"; \
 	echo; \
-	exec $(BIN)/gunicorn tokens_admin.wsgi \
-	  --bind 127.0.0.1:$(PORT) \
-	  --certfile $(TLS_DIR)/cert.pem --keyfile $(TLS_DIR)/key.pem \
-	  --workers $(WORKERS) --timeout 60 --graceful-timeout 10 --limit-request-line 8190 \
-	  --no-control-socket --error-logfile -
+	exec env PORT=$(PORT) WORKERS=$(WORKERS) \
+	  TLS_CERTFILE=$(TLS_DIR)/cert.pem TLS_KEYFILE=$(TLS_DIR)/key.pem \
+	  $(BIN)/gunicorn --config gunicorn.conf.py tokens_admin.wsgi
 
 # Fast checks first; pytest runs last so the output ends with its summary line.
 test: lint $(CLI_STAMP)

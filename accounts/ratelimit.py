@@ -1,5 +1,6 @@
-"""Sign-in attempts: failures are counted per email and per client address in the shared cache
-(Redis when configured), so guessing a password is slow on every process at once."""
+"""Sign-in attempts: failures are counted per email and per client address in the shared store
+(Redis when configured, else the database), so guessing a password is slow on every process
+at once."""
 
 from __future__ import annotations
 
@@ -37,10 +38,15 @@ def check(*, email: str, ip: str) -> Verdict:
     return Verdict(allowed=True, retry_after=0)
 
 
-def fail(*, email: str, ip: str) -> None:
+def fail(*, email: str, ip: str) -> Verdict:
+    """Count a wrong password; ``over`` when it was past a limit (the attempt raced others
+    past ``check``) and is to be answered as refused. The longer wait wins."""
     by_email, by_ip = _limiters()
-    by_email.fail(_email_key(email))
-    by_ip.fail(ip or "unknown")
+    verdicts = [by_email.fail(_email_key(email)), by_ip.fail(ip or "unknown")]
+    over = [v for v in verdicts if v.over]
+    if over:
+        return max(over, key=lambda v: v.retry_after)
+    return Verdict(allowed=all(v.allowed for v in verdicts), retry_after=0)
 
 
 def reset_for_tests() -> None:

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts import ratelimit, services
 from accounts.forms import SignInForm
 from accounts.models import Account, User
+from tokens_admin.ratelimit import Verdict
 from tokens_admin.ui import (
     SESSION_ACCOUNT,
     mark_authenticated,
@@ -46,6 +47,18 @@ def _home_account(user: User) -> Account | None:
     return chosen.account
 
 
+def _locked_out(request: HttpRequest, form: SignInForm, verdict: Verdict) -> HttpResponse:
+    minutes = max(1, round(verdict.retry_after / 60))
+    form.add_error(
+        None,
+        f"Too many failed sign-in attempts. Try again in {minutes} minute"
+        f"{'s' if minutes != 1 else ''}.",
+    )
+    response = render(request, "accounts/sign_in.html", {"form": form}, status=429)
+    response["Retry-After"] = str(verdict.retry_after)
+    return response
+
+
 @require_http_methods(["GET", "POST"])
 def sign_in(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated and request.method == "GET":
@@ -57,18 +70,14 @@ def sign_in(request: HttpRequest) -> HttpResponse:
         ip = str(getattr(request, "client_ip", ""))
         verdict = ratelimit.check(email=email, ip=ip)
         if not verdict.allowed:
-            minutes = max(1, round(verdict.retry_after / 60))
-            form.add_error(
-                None,
-                f"Too many failed sign-in attempts. Try again in {minutes} minute"
-                f"{'s' if minutes != 1 else ''}.",
-            )
-            response = render(request, "accounts/sign_in.html", {"form": form}, status=429)
-            response["Retry-After"] = str(verdict.retry_after)
-            return response
+            return _locked_out(request, form, verdict)
         user = authenticate(request, username=email, password=form.cleaned_data["password"])
         if not isinstance(user, User) or _home_account(user) is None:
-            ratelimit.fail(email=email, ip=ip)
+            verdict = ratelimit.fail(email=email, ip=ip)
+            if verdict.over:
+                # Past the limit after all (concurrent attempts all passed the check): answered
+                # and left unrecorded like any attempt over it.
+                return _locked_out(request, form, verdict)
             known = User.objects.filter(email=email).first()
             services.record_sign_in_failed(
                 email=email,

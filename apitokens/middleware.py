@@ -30,7 +30,7 @@ from apitokens import services
 from apitokens.models import ApiToken, TokenStatus
 from tokens_admin.api import Principal, request_context
 from tokens_admin.problems import api_headers, problem
-from tokens_admin.ratelimit import FailureLimiter
+from tokens_admin.ratelimit import FailureLimiter, Verdict
 
 logger = logging.getLogger(__name__)
 
@@ -359,12 +359,7 @@ class BearerAuthMiddleware:
         if not auth_failures.unsuspected(ip):
             verdict = auth_failures.check(ip)
             if not verdict.allowed:
-                return problem(
-                    request,
-                    429,
-                    "Too many failed authentication attempts. Try again later.",
-                    headers={"Retry-After": str(verdict.retry_after)},
-                )
+                return _too_many(request, verdict)
         token = lookup_token(parsed.token_id) if parsed is not None else None
         # An unknown id is still compared, with a fixed dummy digest: it costs what a wrong
         # secret costs, so the answer's timing does not tell which token ids exist.
@@ -378,7 +373,11 @@ class BearerAuthMiddleware:
             or token is None
             or token.status == TokenStatus.DELETED
         ):
-            auth_failures.fail(ip)
+            verdict = auth_failures.fail(ip)
+            if verdict.over:
+                # Past the limit after all (another worker counted first, or this one had not
+                # yet seen the address fail): refused like any attempt over it.
+                return _too_many(request, verdict)
             return _unauthorized(request, INVALID_TOKEN_DETAIL, "invalid_token")
         if token.status == TokenStatus.DISABLED:
             return _unauthorized(request, "The API token is disabled.", "invalid_token")
@@ -396,6 +395,15 @@ class BearerAuthMiddleware:
             load_module_codes=_module_codes(token.pk),
         )
         return token
+
+
+def _too_many(request: HttpRequest, verdict: Verdict) -> HttpResponse:
+    return problem(
+        request,
+        429,
+        "Too many failed authentication attempts. Try again later.",
+        headers={"Retry-After": str(verdict.retry_after)},
+    )
 
 
 def _module_codes(token_pk: int) -> Callable[[], frozenset[str]]:

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +49,17 @@ def database_url() -> str:
 
 @contextmanager
 def https_server(tmp: Path, **env: str) -> Iterator[LiveServer]:
+    with live_server(tmp, **env) as server:
+        yield server
+
+
+@contextmanager
+def live_server(
+    tmp: Path, *, tls: bool = True, args: Sequence[str] = (), **env: str
+) -> Iterator[LiveServer]:
+    """gunicorn with the project's gunicorn.conf.py (as make run starts it) on a free port of
+    127.0.0.1, over HTTPS with a throwaway certificate or, ``tls=False``, plain HTTP as behind a
+    TLS proxy; ``env`` and ``args`` (more gunicorn flags) on top."""
     cert, key = write_certificate(tmp)
     port = free_port()
     log = tmp / "server.log"
@@ -56,36 +67,23 @@ def https_server(tmp: Path, **env: str) -> Iterator[LiveServer]:
         **os.environ,
         "DATABASE_URL": database_url(),
         "DJANGO_SETTINGS_MODULE": "tokens_admin.settings",
+        "PORT": str(port),
+        "WORKERS": "2",
+        "TLS_CERTFILE": str(cert) if tls else "",
+        "TLS_KEYFILE": str(key) if tls else "",
         **env,
     }
     gunicorn = Path(sys.executable).with_name("gunicorn")
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [
-                str(gunicorn),
-                "tokens_admin.wsgi",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--certfile",
-                str(cert),
-                "--keyfile",
-                str(key),
-                "--workers",
-                "2",
-                "--timeout",
-                "60",
-                # As make run: the longest request line gunicorn allows, so every query the
-                # API refuses as too long reaches it (and gets a problem, not an HTML 414).
-                "--limit-request-line",
-                "8190",
-            ],
+            [str(gunicorn), "--config", str(ROOT / "gunicorn.conf.py"), *args, "tokens_admin.wsgi"],
             cwd=ROOT,
             env=environment,
             stdout=output,
             stderr=subprocess.STDOUT,
         )
-    url = f"https://127.0.0.1:{port}"
-    context = ssl.create_default_context(cafile=str(cert))
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+    context = ssl.create_default_context(cafile=str(cert)) if tls else None
     try:
         deadline = time.monotonic() + 30
         while True:

@@ -1,5 +1,6 @@
-"""Serving as ``make run`` does it: gunicorn with the real ``tokens_admin.wsgi`` over HTTPS with a
-certificate from ``devcert``, against a freshly migrated SQLite database in its own VAR_DIR."""
+"""Serving as ``make run`` does it: gunicorn with the project's ``gunicorn.conf.py`` and the real
+``tokens_admin.wsgi`` over HTTPS with a certificate from ``devcert``, against a freshly migrated
+SQLite database in its own VAR_DIR."""
 
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ STRIPPED = {
     "AUDIT_CHAIN_KEY",
     "ALLOWED_HOSTS",
     "LOG_LEVEL",
+    "TRUSTED_PROXY",
 }
 
 
@@ -80,27 +82,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
     port = free_port()
     log = var_dir / "server.log"
+    env.update(PORT=str(port), WORKERS="2", TLS_CERTFILE=str(cafile), TLS_KEYFILE=str(keyfile))
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "tokens_admin.wsgi",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--certfile",
-                str(cafile),
-                "--keyfile",
-                str(keyfile),
-                "--workers",
-                "2",
-                "--timeout",
-                "60",
-                "--no-control-socket",
-                "--error-logfile",
-                "-",
-            ],
+            # The project's configuration, as make run passes it: port, workers, TLS files.
+            [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "tokens_admin.wsgi"],
             cwd=ROOT,
             env=env,
             stdout=sink,

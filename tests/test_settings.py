@@ -119,6 +119,8 @@ def test_it_refuses_to_start_in_production_without(tmp_path, name):
         ({"LOG_FORMAT": "xml"}, "LOG_FORMAT must be one of json, text"),
         ({"REVEAL_REAUTH_MINUTES": "0"}, "REVEAL_REAUTH_MINUTES must be at least 1"),
         ({"ALLOWED_HOSTS": "a.example.com,,b"}, "ALLOWED_HOSTS must be a comma-separated list"),
+        ({"TRUSTED_PROXY": "10.0.0.1/8"}, "TRUSTED_PROXY must be 0, 1 or comma-separated IP"),
+        ({"TRUSTED_PROXY": "*"}, "TRUSTED_PROXY must be 0, 1 or comma-separated IP"),
     ],
 )
 def test_it_refuses_to_start_with_a_bad_value(tmp_path, overrides, message):
@@ -185,10 +187,22 @@ def test_it_hardens_https_in_production_but_never_redirects_the_api(tmp_path):
 
 def test_it_trusts_the_proxy_header_only_when_told(tmp_path):
     values = settings_of(
-        {**production_env(tmp_path), "TRUSTED_PROXY": "1"}, "SECURE_PROXY_SSL_HEADER"
+        {**production_env(tmp_path), "TRUSTED_PROXY": "1"},
+        "SECURE_PROXY_SSL_HEADER",
+        "TRUSTED_PROXY",
     )
 
+    # (ForwardedHeadersMiddleware drops the header from any peer that is not in the list.)
     assert values["SECURE_PROXY_SSL_HEADER"] == ["HTTP_X_FORWARDED_PROTO", "https"]
+    assert values["TRUSTED_PROXY"] == ["127.0.0.1/32", "::1/128"]  # "1": a proxy on this host
+
+
+def test_it_reads_the_proxies_as_addresses_and_networks(tmp_path):
+    env = {**production_env(tmp_path), "TRUSTED_PROXY": "10.0.0.0/8, 192.0.2.7,fd00::/64"}
+
+    values = settings_of(env, "TRUSTED_PROXY")
+
+    assert values["TRUSTED_PROXY"] == ["10.0.0.0/8", "192.0.2.7/32", "fd00::/64"]
 
 
 def test_the_default_sqlite_database_keeps_its_connection_between_requests(tmp_path):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import os
 from collections.abc import Mapping
 
@@ -82,6 +83,36 @@ def env_list(name: str, default: list[str], environ: Mapping[str, str] | None = 
     if any(item == "" for item in items):
         raise ImproperlyConfigured(f"{name} must be a comma-separated list without empty items")
     return items
+
+
+# What TRUSTED_PROXY=1 meant before it took addresses: a proxy on this host.
+LOOPBACK_PROXIES = ("127.0.0.1", "::1")
+
+
+def env_proxies(
+    name: str, environ: Mapping[str, str] | None = None
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Comma-separated proxy addresses or CIDR networks (IPv4 or IPv6). Unset, blank or ``0``:
+    none; ``1``: a proxy on this host (127.0.0.1 and ::1). Parsed strictly: a network with
+    host bits set (``10.0.0.1/8``) is a typo, and "everyone" (``*``, ``0.0.0.0/0``) is refused,
+    because a proxy list that admits any peer lets every client forge its headers."""
+    value = _raw(name, environ)
+    if value is None or value == "0":
+        return ()
+    items = LOOPBACK_PROXIES if value == "1" else tuple(i.strip() for i in value.split(","))
+    networks = []
+    for item in items:
+        try:
+            network = ipaddress.ip_network(item, strict=True)
+        except ValueError as exc:
+            raise ImproperlyConfigured(
+                f"{name} must be 0, 1 or comma-separated IP addresses or CIDR networks"
+                f" (e.g. 10.0.0.5,fd00::/64): {exc}"
+            ) from None
+        if network.prefixlen == 0:
+            raise ImproperlyConfigured(f"{name}: {item!r} would trust every peer; name the proxies")
+        networks.append(network)
+    return tuple(networks)
 
 
 def parse_encryption_keys(name: str, value: str) -> dict[str, bytes]:

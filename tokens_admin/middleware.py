@@ -12,6 +12,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 
 from apitokens.secrets import replace_values
+from tokens_admin.proxies import client_address, is_trusted, parse_address
 
 logger = logging.getLogger("tokens_admin.request")
 
@@ -30,14 +31,30 @@ def new_trace_id(incoming: str | None = None) -> str:
 
 
 def client_ip(request: HttpRequest) -> str:
-    """The peer address; the proxy's X-Forwarded-For only when a trusted proxy is configured."""
-    if settings.TRUSTED_PROXY:
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        # The right-most entry is the one our own proxy appended; the rest is client-supplied.
-        last = forwarded.rsplit(",", 1)[-1].strip()
-        if last:
-            return str(last[:64])
-    return str(request.META.get("REMOTE_ADDR", ""))[:64]
+    """The TCP peer; behind a trusted proxy, the client it forwarded for (proxies.py)."""
+    peer = str(request.META.get("REMOTE_ADDR", ""))
+    if not settings.TRUSTED_PROXY:
+        return peer[:64]
+    forwarded = str(request.META.get("HTTP_X_FORWARDED_FOR", ""))
+    return client_address(peer, forwarded, settings.TRUSTED_PROXY)
+
+
+class ForwardedHeadersMiddleware:
+    """``SECURE_PROXY_SSL_HEADER`` makes Django believe the header from whoever sends it; this
+    drops it unless the TCP peer is one of ``TRUSTED_PROXY``. (gunicorn.conf.py makes gunicorn
+    apply the same rule to the scheme it reports; this holds under any server.)"""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        header = getattr(settings, "SECURE_PROXY_SSL_HEADER", None)
+        meta = request.META
+        if header and header[0] in meta:
+            peer = parse_address(str(meta.get("REMOTE_ADDR", "")))
+            if not is_trusted(peer, settings.TRUSTED_PROXY):
+                del meta[header[0]]
+        return self.get_response(request)
 
 
 class RequestContextMiddleware:

@@ -1,7 +1,10 @@
-"""Fixed-window counters for failed attempts, shared through the cache (Redis when
-configured) and falling back to this process's memory when the cache is unreachable.
+"""Fixed-window counters for failed attempts, shared by every process: in the cache when it is
+shared (Redis, with REDIS_URL), else in the database (``FailureCount``), falling back to this
+process's memory while that store is unreachable.
 
-Only failures are counted, so well-behaved clients never pay for a cache write.
+Only failures are counted, so well-behaved clients never pay for a write. Each count is one
+atomic increment in the store (Redis INCR; an UPDATE holding the row lock), so N processes
+counting the same subject add up to exactly the number of failures.
 """
 
 from __future__ import annotations
@@ -12,7 +15,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.cache import cache
+from django.core.cache.backends.base import BaseCache
+from django.db import IntegrityError, transaction
+from django.db.models import F
+
+from tokens_admin.models import FailureCount
 
 logger = logging.getLogger(__name__)
 
@@ -27,8 +36,80 @@ def clock() -> float:
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
+    """``allowed``: may the subject try (again) now. ``over``: the failure just counted was
+    past the limit — it raced another process's failures past ``check()`` — and is to be
+    answered as a refused attempt, so no more than ``limit`` are ever answered as failures."""
+
     allowed: bool
     retry_after: int
+    over: bool = False
+
+
+class CacheCounters:
+    """Counters in a Django cache that all processes share (Redis): ``add`` creates a key with
+    its expiry, ``incr`` is atomic."""
+
+    def __init__(self, store: BaseCache) -> None:
+        self.store = store
+
+    def read(self, key: str) -> int:
+        return int(self.store.get(key) or 0)
+
+    def count(self, key: str, *, timeout: int, expires_at: int) -> int:
+        if self.store.add(key, 1, timeout=timeout):
+            return 1
+        try:
+            return int(self.store.incr(key))
+        except ValueError:  # expired between add and incr
+            self.store.set(key, 1, timeout=timeout)
+            return 1
+
+
+class DatabaseCounters:
+    """Counters in the ``FailureCount`` table, for a node without Redis: every worker process
+    shares its database, where a local-memory cache is one per process (and Django's
+    database cache increments by get-then-set, losing concurrent failures)."""
+
+    def read(self, key: str) -> int:
+        found = FailureCount.objects.filter(key=key).values_list("count", flat=True).first()
+        return int(found or 0)
+
+    def count(self, key: str, *, timeout: int, expires_at: int) -> int:
+        rows = FailureCount.objects.filter(key=key)
+        created = False
+        with transaction.atomic():
+            if not rows.update(count=F("count") + 1):
+                try:
+                    with transaction.atomic():
+                        FailureCount.objects.create(key=key, count=1, expires_at=expires_at)
+                    created = True
+                except IntegrityError:  # another process created it since our UPDATE
+                    rows.update(count=F("count") + 1)
+            # Our write holds the row's lock (SQLite: the database's) until commit, so the
+            # count read is our own increment's, never one of a later failure.
+            count = int(rows.values_list("count", flat=True).get())
+        if created:
+            # A new window of some subject: rows of windows that ended before it are garbage.
+            FailureCount.objects.filter(expires_at__lt=expires_at - timeout).delete()
+        return count
+
+
+# A local-memory cache is one per process: with it (no REDIS_URL) count in the database.
+_PROCESS_LOCAL_CACHES = frozenset(
+    {
+        "django.core.cache.backends.locmem.LocMemCache",
+        "django.core.cache.backends.dummy.DummyCache",
+    }
+)
+_IN_CACHE = CacheCounters(cache)  # the proxy: the default cache as configured now
+_IN_DATABASE = DatabaseCounters()
+
+
+def shared_counters() -> CacheCounters | DatabaseCounters:
+    """Where this node's processes count together (read per call: tests swap CACHES)."""
+    if settings.CACHES["default"]["BACKEND"] in _PROCESS_LOCAL_CACHES:
+        return _IN_DATABASE
+    return _IN_CACHE
 
 
 class _LocalCounters:
@@ -198,8 +279,8 @@ class FailureLimiter:
         count: int | None = None
         if store.usable():
             try:
-                count = int(cache.get(key) or 0)
-            except Exception as exc:  # any cache backend error: count here, never fail open
+                count = shared_counters().read(key)
+            except Exception as exc:  # any store error: count here, never fail open
                 store.failed(exc)
             else:
                 store.succeeded()
@@ -208,7 +289,8 @@ class FailureLimiter:
         return Verdict(allowed=count < self.limit, retry_after=retry_after)
 
     def fail(self, subject: str, now: float | None = None) -> Verdict:
-        """Count one failure; the verdict says whether the subject is now over the limit."""
+        """Count one failure; the verdict says whether the subject is now over the limit, and
+        whether this failure itself was."""
         window, retry_after = self._window(clock() if now is None else now)
         if self.suspects_only:
             self._suspects.add(subject, window)
@@ -216,21 +298,15 @@ class FailureLimiter:
         count: int | None = None
         if store.usable():
             try:
-                count = self._count_shared(key)
+                count = shared_counters().count(
+                    key,
+                    timeout=self.window_seconds + 1,
+                    expires_at=(window + 1) * self.window_seconds + 1,
+                )
             except Exception as exc:
                 store.failed(exc)
             else:
                 store.succeeded()
         if count is None:
             count = self._local.incr(key, window)
-        return Verdict(allowed=count < self.limit, retry_after=retry_after)
-
-    def _count_shared(self, key: str) -> int:
-        timeout = self.window_seconds + 1
-        if cache.add(key, 1, timeout=timeout):
-            return 1
-        try:
-            return int(cache.incr(key))
-        except ValueError:  # expired between add and incr
-            cache.set(key, 1, timeout=timeout)
-            return 1
+        return Verdict(allowed=count < self.limit, retry_after=retry_after, over=count > self.limit)

@@ -26,6 +26,7 @@ from tokens_admin.env import (
     env_choice,
     env_int,
     env_list,
+    env_proxies,
     env_str,
     parse_encryption_keys,
     parse_hmac_keys,
@@ -131,6 +132,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: before SecurityMiddleware asks is_secure(), a forwarded scheme from a peer that
+    # is not one of TRUSTED_PROXY is gone.
+    "tokens_admin.middleware.ForwardedHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Outermost with SecurityMiddleware, so that every response gets frame denial and the CSP:
     # also those a middleware answers itself (a bad Host header is a 400 from CommonMiddleware,
@@ -253,9 +257,12 @@ LOGIN_URL = "/signin/"
 REVEAL_REAUTH_MINUTES = env_int("REVEAL_REAUTH_MINUTES", 15, minimum=1, maximum=24 * 60)
 # The platform returns the full value on every read; we mask by default (SPEC section 3).
 TOKEN_VALUE_ON_EVERY_READ = env_bool("TOKEN_VALUE_ON_EVERY_READ", default=False)
-TRUSTED_PROXY = env_bool("TRUSTED_PROXY", default=False)
+# The proxies in front of us (addresses or networks; "1" = on this host, see .env.example).
+# Their X-Forwarded-Proto and X-Forwarded-For count; from any other peer the headers are
+# dropped (tokens_admin.middleware.ForwardedHeadersMiddleware) or ignored (client_ip), and
+# gunicorn.conf.py gives gunicorn the same list for the scheme it reports.
+TRUSTED_PROXY = env_proxies("TRUSTED_PROXY")
 if TRUSTED_PROXY:
-    # Only behind a proxy that overwrites this header may it decide what is "secure".
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 LOG_FORMAT = env_choice("LOG_FORMAT", "json" if PRODUCTION else "text", ("json", "text"))
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))

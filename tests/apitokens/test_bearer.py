@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from contextlib import contextmanager
 from datetime import timedelta
 from unittest import mock
@@ -185,7 +186,10 @@ def test_a_valid_token_over_plain_http_is_recorded_as_exposed(client, robot):
     assert robot.plain_value not in str(exposed.get().documents)
 
 
-@override_settings(SECURE_PROXY_SSL_HEADER=("HTTP_X_FORWARDED_PROTO", "https"))
+@override_settings(
+    SECURE_PROXY_SSL_HEADER=("HTTP_X_FORWARDED_PROTO", "https"),
+    TRUSTED_PROXY=(ipaddress.ip_network("127.0.0.1/32"),),  # the test client's peer address
+)
 def test_a_configured_proxy_header_counts_as_secure(client, robot):
     response = client.get(
         URL, HTTP_X_FORWARDED_PROTO="https", HTTP_AUTHORIZATION=f"Bearer {robot.plain_value}"

@@ -66,7 +66,7 @@ def test_the_deploy_check_is_clean_for_a_full_production_setup(tmp_path: Path) -
     env = production_env(tmp_path) | {
         "DATABASE_URL": "postgres://app:pw@db.internal:5432/tokens",
         "REDIS_URL": "redis://cache.internal:6379/0",
-        "TRUSTED_PROXY": "1",
+        "TRUSTED_PROXY": "10.0.0.5,fd00::/64",
         "SECURE_HSTS_PRELOAD": "1",
         "CSRF_TRUSTED_ORIGINS": "https://tokens.example.com",
     }

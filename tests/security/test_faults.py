@@ -391,7 +391,9 @@ def test_an_unreachable_store_is_retried_only_now_and_then_and_its_return_is_log
     limiter = ratelimit.FailureLimiter("flaky", limit=3, window_seconds=60)
     moment = Clock(1_000_000.0)
     with (
-        mock.patch.object(ratelimit, "cache", flaky),
+        mock.patch.object(
+            ratelimit, "shared_counters", return_value=ratelimit.CacheCounters(flaky)
+        ),
         mock.patch.object(ratelimit.store, "clock", moment),
     ):
         verdicts = []
