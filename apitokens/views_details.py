@@ -141,6 +141,20 @@ def _value_response(
 
 @login_required
 @require_http_methods(["POST"])
+def _too_many(
+    request: HttpRequest,
+    access: Access,
+    token: ApiToken,
+    base: dict[str, Any],
+    form: PasswordForm,
+    retry_after: int,
+) -> HttpResponse:
+    form.add_error(None, "Too many wrong passwords. Try again later.")
+    refused = _value_response(request, access, token, base | {"prompt": form}, status=429)
+    refused["Retry-After"] = str(retry_after)
+    return refused
+
+
 def token_reveal(request: HttpRequest, public_id: str) -> HttpResponse:
     """Show (or, with ``copy=1``, copy) the value: audited, and only after a recent sign-in.
 
@@ -158,14 +172,15 @@ def token_reveal(request: HttpRequest, public_id: str) -> HttpResponse:
         ip = str(getattr(request, "client_ip", ""))
         verdict = ratelimit.check(email=email, ip=ip)
         if not verdict.allowed:
-            form.add_error(None, "Too many wrong passwords. Try again later.")
-            refused = _value_response(request, access, token, base | {"prompt": form}, status=429)
-            refused["Retry-After"] = str(verdict.retry_after)
-            return refused
+            return _too_many(request, access, token, base, form, verdict.retry_after)
         if form.is_valid() and access.user.check_password(form.cleaned_data["password"]):
             mark_authenticated(request)
         else:
-            ratelimit.fail(email=email, ip=ip)
+            verdict = ratelimit.fail(email=email, ip=ip)
+            if verdict.over:
+                # Concurrent guesses that all passed the check: past the limit, answered and
+                # left unrecorded like any attempt over it (as sign-in does).
+                return _too_many(request, access, token, base, form, verdict.retry_after)
             services.record_reveal_failure(
                 token=token, actor=access.actor, request=request_context(request)
             )

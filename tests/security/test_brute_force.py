@@ -207,6 +207,25 @@ def test_re_entering_the_password_to_reveal_is_limited_with_the_sign_in_counters
     assert events(services.EVENT_VALUE_REVEALED) == 1
 
 
+@override_settings(SIGNIN_FAILURE_LIMIT_EMAIL=3, SIGNIN_FAILURE_WINDOW=WINDOW)
+def test_a_wrong_password_that_raced_past_the_check_is_answered_as_over_the_limit(
+    alice: User, robot: ApiToken, limits: None, fresh_ip: str, monkeypatch: Any
+) -> None:
+    # Concurrent guesses can all pass check() before any of them counts: the one whose count
+    # lands past the limit is refused like any attempt over it (issue 13 item 10).
+    browser = sign_in(SecureClient(REMOTE_ADDR=fresh_ip), alice, fresh=False)
+    url = f"/settings/api-tokens/{robot.public_id}/reveal/"
+    for n in range(3):
+        assert browser.post(url, {"password": f"guess {n}"}).status_code == 400
+    monkeypatch.setattr(
+        signin_limits, "check", lambda **_: signin_limits.Verdict(allowed=True, retry_after=0)
+    )
+    raced = browser.post(url, {"password": "guess 3"})
+    assert raced.status_code == 429
+    assert int(raced["Retry-After"]) > 0
+    assert events(services.EVENT_VALUE_REVEAL_FAILED) == 3
+
+
 def test_a_reveal_within_the_window_needs_no_password_and_counts_nothing(
     alice: User, robot: ApiToken, fresh_ip: str
 ) -> None:
