@@ -209,7 +209,7 @@ def test_re_entering_the_password_to_reveal_is_limited_with_the_sign_in_counters
 
 @override_settings(SIGNIN_FAILURE_LIMIT_EMAIL=3, SIGNIN_FAILURE_WINDOW=WINDOW)
 def test_a_wrong_password_that_raced_past_the_check_is_answered_as_over_the_limit(
-    alice: User, robot: ApiToken, limits: None, fresh_ip: str, monkeypatch: Any
+    alice: User, robot: ApiToken, limits: None, clock: Any, fresh_ip: str, monkeypatch: Any
 ) -> None:
     # Concurrent guesses can all pass check() before any of them counts: the one whose count
     # lands past the limit is refused like any attempt over it (issue 13 item 10).
