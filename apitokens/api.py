@@ -13,6 +13,7 @@ from accounts.errors import AccountNotFound
 from accounts.models import Account, Module
 from apitokens import secrets as token_secrets
 from apitokens import services
+from apitokens.bodies import ApiTokenCreate, ApiTokenUpdate, ModuleRef
 from apitokens.errors import TokenNotFound
 from apitokens.models import ApiToken, TokenStatus
 from tokens_admin.api import (
@@ -30,12 +31,12 @@ from tokens_admin.api import (
     refuse_unknown_fields,
     request_context,
 )
+from tokens_admin.bodies import parse_all
 from tokens_admin.errors import Conflict, DomainError, ValidationFailed
 from tokens_admin.problems import api_headers
 from tokens_admin.rql import Collection, Compiler, Field, Resource
 
 SCOPE = Scope(modules=("access-management", "platform-account-management"), self_param="token_id")
-WRITABLE = {"name", "description", "icon", "modules", "account"}
 DEFAULT_FIELDS = (
     "id",
     "href",
@@ -54,7 +55,6 @@ EVERYTHING = Selection(PROJECTION.known)
 DEFAULT_ORDER = ("-created_at", "-id")
 
 _token_modules = ApiToken.modules.through
-ACCOUNT_ID_RE = re.compile(r"^ACC-[0-9]{4}-[0-9]{4}$")
 
 
 class AccountChange(Conflict):
@@ -203,26 +203,16 @@ def _get_visible(principal: Principal, token_id: str) -> ApiToken:
     return token
 
 
-def _modules_from(data: dict[str, Any], errors: dict[str, list[str]]) -> list[Module]:
-    """The body's ``modules`` (``[{"id": "MOD-…"}]``); problems go to ``errors["modules"]``,
-    an id that names no module included (a field error, not a 404 or a 409)."""
-    raw = data["modules"]
-    if not isinstance(raw, list):
-        errors["modules"] = ['Expected a list of {"id": "MOD-…"} objects.']
-        return []
-    ids: list[str] = []
-    for item in raw:
-        module_id = item.get("id") if isinstance(item, dict) else None
-        if not isinstance(module_id, str):
-            errors["modules"] = ["Each module needs an id."]
-            return []
-        ids.append(module_id)
+def _modules_from(refs: list[ModuleRef], errors: dict[str, list[str]]) -> list[Module]:
+    """The modules a body names; an id that names no module is a field error of
+    ``modules`` (not a 404, which would say the URL is wrong, nor a 409)."""
+    ids = list(dict.fromkeys(ref.id for ref in refs))
     found = {m.public_id: m for m in Module.objects.filter(public_id__in=ids)}
-    unknown = [i for i in dict.fromkeys(ids) if i not in found]
+    unknown = [i for i in ids if i not in found]
     if unknown:
         errors["modules"] = [_no_such_modules(unknown)]
         return []
-    return [found[i] for i in dict.fromkeys(ids)]
+    return [found[i] for i in ids]
 
 
 MODULE_ID_RE = re.compile(r"^MOD-[0-9]{4}$")
@@ -264,43 +254,19 @@ def _refuse_module_change(principal: Principal, token: ApiToken, modules: list[M
     _refuse_escalation(principal, token.account, [m for m in modules if m.pk not in current])
 
 
-def _domain_errors(errors: dict[str, list[str]], **fields: str | None) -> None:
-    """Add the service's own field rules (name characters, values in text) for the fields
-    that passed the type checks, so one answer names every field at once."""
-    valid = {name: value for name, value in fields.items() if value is not None}
-    for name, messages in services.validate_fields(**valid).items():
-        errors.setdefault(name, messages)
-
-
-TEXT_LIMITS = {"name": services.NAME_MAX, "description": services.DESCRIPTION_MAX, "icon": 255}
-
-
-def _text(data: dict[str, Any], name: str, errors: dict[str, list[str]]) -> str | None:
-    """A text field of the body: ``None`` when absent; ``null`` clears description and icon."""
-    if name not in data:
-        return None
-    value = data[name]
-    if value is None and name != "name":
-        return ""
-    if not isinstance(value, str):
-        errors[name] = ["Expected a string."]
-        return None
-    if len(value) > TEXT_LIMITS[name]:
-        errors[name] = [f"At most {TEXT_LIMITS[name]} characters."]
-        return None
-    return value
-
-
-def _account_id(data: dict[str, Any], errors: dict[str, list[str]]) -> str | None:
-    """The ``account.id`` of a body, if it has a well-formed ``account`` at all."""
-    if "account" not in data:
-        return None
-    raw = data["account"]
-    account_id = raw.get("id") if isinstance(raw, dict) else None
-    if not isinstance(account_id, str) or not ACCOUNT_ID_RE.fullmatch(account_id):
-        errors["account"] = ['Expected {"id": "ACC-NNNN-NNNN"}.']
-        return None
-    return account_id
+def _texts(body: ApiTokenUpdate, errors: dict[str, list[str]], *, creating: bool) -> dict[str, str]:
+    """The name, description and icon the body sets (``null`` clears the last two), judged
+    by the service's rules together with the body's other errors, so one answer names every
+    field at once."""
+    wanted = {"name", "description", "icon"} if creating else body.sent()
+    texts = {
+        field: getattr(body, field) or ""
+        for field in ("name", "description", "icon")
+        if field in wanted and field not in errors
+    }
+    for field, messages in services.validate_fields(**texts).items():
+        errors.setdefault(field, messages)
+    return texts
 
 
 def _account_from(account_id: str | None, principal: Principal) -> Account:
@@ -335,29 +301,19 @@ def list_tokens(request: HttpRequest, principal: Principal) -> HttpResponse:
 
 
 def create_token(request: HttpRequest, principal: Principal) -> HttpResponse:
-    data = json_body(request)
-    refuse_unknown_fields(data, WRITABLE)
-    errors: dict[str, list[str]] = {}
-    name = _text(data, "name", errors)
-    description = _text(data, "description", errors) or ""
-    icon = _text(data, "icon", errors) or ""
-    if name is None and "name" not in errors:
-        errors["name"] = ["API token name is required."]
-    account_id = _account_id(data, errors)
-    modules = _modules_from(data, errors) if "modules" in data else []
-    _domain_errors(errors, name=name, description=description, icon=icon)
+    body, errors = parse_all(ApiTokenCreate, json_body(request))
+    texts = _texts(body, errors, creating=True)
+    modules = _modules_from(body.modules, errors) if "modules" not in errors else []
     if errors:
         raise ValidationFailed(errors)
-    account = _account_from(account_id, principal)
+    account = _account_from(body.account.id if "account" in body.sent() else None, principal)
     _refuse_escalation(principal, account, modules)
     created = services.create_token(
         account=account,
-        name=name or "",
-        description=description,
-        icon=icon,
         modules=modules,
         actor=principal.actor(),
         request=request_context(request),
+        **texts,
     )
     token = ApiToken.objects.select_related("account").get(pk=created.token.pk)
     return json_response(token_json(token, EVERYTHING, value=created.value), status=201)
@@ -372,23 +328,13 @@ def get_token(request: HttpRequest, principal: Principal, token_id: str) -> Http
 
 def update_token(request: HttpRequest, principal: Principal, token_id: str) -> HttpResponse:
     token = _get_visible(principal, token_id)
-    data = json_body(request)
-    refuse_unknown_fields(data, WRITABLE)
-    errors: dict[str, list[str]] = {}
-    account_id = _account_id(data, errors)
-    changes: dict[str, Any] = {}
-    for name in ("name", "description", "icon"):
-        value = _text(data, name, errors)
-        if value is not None:
-            changes[name] = value
-    if "name" in data and data["name"] is None:
-        errors["name"] = ["API token name is required."]
-    if "modules" in data:
-        changes["modules"] = _modules_from(data, errors)
-    _domain_errors(errors, **{k: v for k, v in changes.items() if k != "modules"})
+    body, errors = parse_all(ApiTokenUpdate, json_body(request))
+    changes: dict[str, Any] = _texts(body, errors, creating=False)
+    if "modules" in body.sent() and "modules" not in errors:
+        changes["modules"] = _modules_from(body.modules, errors)
     if errors:
         raise ValidationFailed(errors)
-    if account_id is not None and account_id != token.account.public_id:
+    if "account" in body.sent() and body.account.id != token.account.public_id:
         raise AccountChange("The account of an API token cannot change.")
     if "modules" in changes:
         _refuse_module_change(principal, token, changes["modules"])

@@ -42,6 +42,7 @@ EVENT_MODULE_REMOVED = "platform.accounts.account.module_removed"
 
 NAME_MAX = 200
 DESCRIPTION_MAX = 2000
+ICON_MAX = 255
 NAME_RE = re.compile(r"^(?:[^\W_]|[ \-.'\"])+$")
 
 # (from, to) -> the verb used in messages. Anything not listed is refused.
@@ -129,7 +130,9 @@ def validate_fields(
         elif "\x00" in description:
             errors["description"] = [NUL_REFUSED]
     if not isinstance(icon, _Unset):
-        if token_secrets.contains_value(icon):
+        if len(icon) > ICON_MAX:
+            errors["icon"] = [f"Icon must be at most {ICON_MAX} characters."]
+        elif token_secrets.contains_value(icon):
             errors["icon"] = [VALUE_REFUSED]
         elif "\x00" in icon:
             errors["icon"] = [NUL_REFUSED]

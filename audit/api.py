@@ -11,6 +11,7 @@ from typing import Any
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 
+from audit.bodies import AuditRecordCreate, EventTypeUpdate
 from audit.export import public_dict
 from audit.models import AuditRecord, EventType
 from audit.services import Editor, EventTypeNotFound, record_integration_event
@@ -26,17 +27,15 @@ from tokens_admin.api import (
     json_body,
     json_response,
     query_of,
-    refuse_unknown_fields,
     request_context,
 )
+from tokens_admin.bodies import parse
 from tokens_admin.errors import NotFound, ValidationFailed
 from tokens_admin.rql import Compiler, Field, Resource
 
 WRITERS = Scope(account_types=("Vendor", "Operations"))
-# The same shape record() accepts for any event key, under "extensions.".
+
 EXTENSIONS_PREFIX = "extensions."
-EXTENSION_EVENT_RE = re.compile(r"^extensions(\.[a-z0-9_-]+){2,}$")
-RECORD_FIELDS = {"event", "object", "summary", "details", "documents", "actor", "payload"}
 TEMPLATE_RE = re.compile(r"\{\{\s*([A-Za-z][A-Za-z0-9_.]*)\s*\}\}")
 
 RECORDS = Resource(
@@ -167,61 +166,15 @@ def get_record(request: HttpRequest, principal: Principal, record_id: str) -> Ht
     return json_response(fields.apply(record_json(entry, render=query.render)))
 
 
-def _string(
-    data: dict[str, Any], name: str, limit: int, errors: dict[str, list[str]], *, required: bool
-) -> str:
-    if name not in data:
-        if required:
-            errors[name] = ["This field is required."]
-        return ""
-    value: object = data[name]
-    if not isinstance(value, str):
-        errors[name] = ["Expected a string."]
-        return ""
-    if required and not value:
-        errors[name] = ["Must not be empty."]
-    if len(value) > limit:
-        errors[name] = [f"At most {limit} characters."]
-    return value
-
-
 def create_record(request: HttpRequest, principal: Principal) -> HttpResponse:
     """Integrations record their own events; the calling token is always the actor."""
-    data = json_body(request)
-    refuse_unknown_fields(data, RECORD_FIELDS)
-    errors: dict[str, list[str]] = {}
-    event = _string(data, "event", 200, errors, required=True)
-    if event and "event" not in errors and not EXTENSION_EVENT_RE.fullmatch(event):
-        errors["event"] = ["Must look like extensions.<name>.<event>."]
-    obj = data.get("object")
-    object_id = object_name = ""
-    object_type = "External"
-    if not isinstance(obj, dict):
-        errors["object"] = ['Expected {"id": "…", "name": "…"}.']
-    else:
-        object_id = _string(obj, "id", 32, errors, required=True)
-        object_name = _string(obj, "name", 200, errors, required=False)
-        object_type = _string(obj, "objectType", 64, errors, required=False) or object_type
-        if "id" in errors or "name" in errors or "objectType" in errors:
-            errors["object"] = [m for k in ("id", "name", "objectType") for m in errors.pop(k, [])]
-    summary = _string(data, "summary", 500, errors, required=True)
-    details = _string(data, "details", 10_000, errors, required=False)
-    documents = data.get("documents", {})
-    if not isinstance(documents, dict):
-        errors["documents"] = ["Expected a JSON object."]
-    if errors:
-        raise ValidationFailed(errors)
-    kept = dict(documents)
-    if "payload" in data:
-        kept["payload"] = data["payload"]
-    if "actor" in data:
-        kept["reportedActor"] = data["actor"]
+    body = parse(AuditRecordCreate, json_body(request))
     entry = record_integration_event(
-        event=event,
-        obj=ObjectRef(id=object_id, name=object_name, object_type=object_type),
-        summary=summary,
-        details=details,
-        documents=kept,
+        event=body.event,
+        obj=ObjectRef(id=body.object.id, name=body.object.name, object_type=body.object.objectType),
+        summary=body.summary,
+        details=body.details,
+        documents=body.kept_documents(),
         editor=_editor(principal),
         request=request_context(request),
     )
@@ -273,16 +226,11 @@ def get_event_type(request: HttpRequest, principal: Principal, event_type_id: st
 def update_event_type(
     request: HttpRequest, principal: Principal, event_type_id: str
 ) -> HttpResponse:
-    data = json_body(request)
-    refuse_unknown_fields(data, {"name", "description"})
     errors: dict[str, list[str]] = {}
-    changes: dict[str, str] = {}
-    for name, limit in (("name", 200), ("description", 2000)):
-        if name in data:
-            value = _string(data, name, limit, errors, required=name == "name")
-            if name == "name" and not value.strip() and name not in errors:
-                errors[name] = ["Must not be empty."]
-            changes[name] = value
+    try:
+        changes = parse(EventTypeUpdate, json_body(request)).changes()
+    except ValidationFailed as exc:
+        errors, changes = exc.errors, {}
     if errors:
         # A hidden type answers 404 before its body is judged (no existence oracle).
         _get_event_type(principal, event_type_id)

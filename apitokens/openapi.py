@@ -1,0 +1,151 @@
+"""``openapi.json``'s api-tokens part: paths, response schemas, and the request bodies from
+``apitokens/bodies.py`` (the models that parse them)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apitokens import api
+from apitokens.bodies import ApiTokenCreate, ApiTokenUpdate
+from tokens_admin.bodies import component_schemas
+from tokens_admin.openapi import (
+    BODY_ERRORS,
+    CONFLICT,
+    NOT_FOUND,
+    STRING,
+    Part,
+    body_ref,
+    collection_of,
+    json_content,
+    list_parameters,
+    operation,
+    optional_empty_body,
+    path_param,
+    problem_response,
+    ref,
+    select_parameter,
+)
+
+TOKEN_ID = {"type": "string", "pattern": r"^TKN-\d{4}-\d{4}$", "examples": ["TKN-1234-5678"]}
+# Where a token could widen what tokens may do (issue 13): it grants only modules it holds.
+NO_ESCALATION = {
+    "403": problem_response(
+        "HTTPS required, the token lacks the module, grants a module it does not hold, or"
+        " changes its own modules"
+    )
+}
+
+TOKEN_PROPERTIES: dict[str, Any] = {
+    "id": TOKEN_ID,
+    "href": STRING,
+    "name": STRING,
+    "description": STRING,
+    "icon": STRING,
+    "status": {"enum": ["Active", "Disabled", "Deleted"]},
+    "lastAccessAt": {"type": "string", "format": "date-time"},
+    "token": STRING,
+    "account": ref("AccountRef"),
+    "modules": {"type": "array", "items": ref("Module")},
+    "audit": {
+        "type": "object",
+        "required": ["created", "updated"],
+        "properties": {"created": ref("AuditStamp"), "updated": ref("AuditStamp")},
+    },
+}
+
+SCHEMAS: dict[str, Any] = {
+    "AuditStamp": {
+        "type": "object",
+        "required": ["at", "by"],
+        "properties": {
+            "at": {"type": "string", "format": "date-time"},
+            "by": {
+                "type": "object",
+                "required": ["id", "name"],
+                "properties": {"id": STRING, "name": STRING},
+            },
+        },
+    },
+    # A token's account as read (the request bodies' AccountRef is only {"id": …}).
+    "TokenAccount": {
+        "type": "object",
+        "required": ["id", "href", "name", "type", "status"],
+        "properties": {
+            "id": STRING,
+            "href": STRING,
+            "name": STRING,
+            "type": {"enum": ["Client", "Vendor", "Operations"]},
+            "status": {"enum": ["Active", "Disabled"]},
+        },
+    },
+    # As read (list, get): select can leave out anything but the id, and null fields are omitted.
+    "ApiTokenSelected": {"type": "object", "required": ["id"], "properties": TOKEN_PROPERTIES},
+    # As written (create, update, enable, disable): every default field, always.
+    "ApiToken": {
+        "type": "object",
+        "required": ["id", "href", "name", "status", "token", "account"],
+        "properties": TOKEN_PROPERTIES,
+    },
+    **component_schemas(ApiTokenCreate, ApiTokenUpdate),
+}
+TOKEN_PROPERTIES["account"] = ref("TokenAccount")
+
+
+def _token_path(suffix: str = "") -> str:
+    return "/public/v1/accounts/api-tokens/{id}" + suffix
+
+
+def _transition(summary: str) -> dict[str, Any]:
+    return {
+        "parameters": [path_param("id", TOKEN_ID)],
+        "post": operation(
+            summary,
+            {"200": json_content(ref("ApiToken"))},
+            BODY_ERRORS,
+            NOT_FOUND,
+            requestBody=optional_empty_body(),
+        ),
+    }
+
+
+PATHS: dict[str, Any] = {
+    "/public/v1/accounts/api-tokens": {
+        "get": operation(
+            "List API tokens (RQL filter in the query string)",
+            {"200": collection_of("ApiTokenSelected")},
+            parameters=list_parameters(api.TOKENS, api.PROJECTION),
+        ),
+        "post": operation(
+            "Create an API token; the response holds the full value once",
+            {"201": json_content(ref("ApiToken"), "Created")},
+            BODY_ERRORS,
+            NOT_FOUND,
+            CONFLICT,
+            NO_ESCALATION,
+            requestBody=body_ref("ApiTokenCreate"),
+        ),
+    },
+    _token_path(): {
+        "parameters": [path_param("id", TOKEN_ID)],
+        "get": operation(
+            "Get an API token",
+            {"200": json_content(ref("ApiTokenSelected"))},
+            NOT_FOUND,
+            parameters=[select_parameter(api.PROJECTION)],
+        ),
+        "put": operation(
+            "Change the fields sent",
+            {"200": json_content(ref("ApiToken"))},
+            BODY_ERRORS,
+            NOT_FOUND,
+            CONFLICT,
+            NO_ESCALATION,
+            requestBody=body_ref("ApiTokenUpdate"),
+        ),
+        "delete": operation("Delete (terminal)", {"204": {"description": "Deleted"}}, NOT_FOUND),
+    },
+    _token_path("/enable"): _transition("Enable a Disabled token"),
+    _token_path("/disable"): _transition("Disable an Active token"),
+}
+
+PART = Part(paths=PATHS, schemas=SCHEMAS)
