@@ -139,8 +139,6 @@ def _value_response(
     return no_store(vary_on_htmx(response))
 
 
-@login_required
-@require_http_methods(["POST"])
 def _too_many(
     request: HttpRequest,
     access: Access,
@@ -155,6 +153,8 @@ def _too_many(
     return refused
 
 
+@login_required
+@require_http_methods(["POST"])
 def token_reveal(request: HttpRequest, public_id: str) -> HttpResponse:
     """Show (or, with ``copy=1``, copy) the value: audited, and only after a recent sign-in.
 
