@@ -7,12 +7,14 @@ import re
 import secrets
 import time
 from collections.abc import Callable
+from typing import cast
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 
 from apitokens.secrets import replace_values
 from tokens_admin.proxies import client_address, is_trusted, parse_address
+from tokens_admin.requests import AppRequest
 
 logger = logging.getLogger("tokens_admin.request")
 
@@ -58,23 +60,25 @@ class ForwardedHeadersMiddleware:
 
 
 class RequestContextMiddleware:
+    """Gives every request its trace id and client address, and writes its one log line."""
+
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         started = time.perf_counter()
-        request.trace_id = new_trace_id(request.headers.get(TRACE_HEADER))  # type: ignore[attr-defined]
-        request.client_ip = client_ip(request)  # type: ignore[attr-defined]
+        app = cast(AppRequest, request)
+        app.trace_id = new_trace_id(request.headers.get(TRACE_HEADER))
+        app.client_ip = client_ip(request)
+        # Filled by whoever authenticates: the Bearer middleware, or the user loader of
+        # accounts.middleware once something asks for ``request.user``. Never the lazy
+        # ``request.user`` itself here: that would read the session for the log line (one
+        # more query, and a 500 instead of the real answer when the database is down).
+        app.api_token_id = ""
+        app.user_id = ""
         response = self.get_response(request)
-        response[TRACE_HEADER] = request.trace_id  # type: ignore[attr-defined]
+        response[TRACE_HEADER] = app.trace_id
         duration_ms = round((time.perf_counter() - started) * 1000, 2)
-        # Only a user the request already loaded (AuthenticationMiddleware caches it there):
-        # touching the lazy ``request.user`` here would read the session for the log line —
-        # one more query, and a 500 instead of the real answer when the database is down.
-        user = getattr(request, "_cached_user", None)
-        principal = getattr(request, "api_token_id", None) or (
-            getattr(user, "public_id", None) if user is not None and user.is_authenticated else None
-        )
         logger.info(
             "%s %s %s %.2fms",
             request.method,
@@ -82,11 +86,11 @@ class RequestContextMiddleware:
             response.status_code,
             duration_ms,
             extra={
-                "trace_id": request.trace_id,  # type: ignore[attr-defined]
+                "trace_id": app.trace_id,
                 "status": response.status_code,
                 "duration_ms": duration_ms,
-                "principal": principal,
-                "ip": request.client_ip,  # type: ignore[attr-defined]
+                "principal": app.api_token_id or app.user_id or None,
+                "ip": app.client_ip,
             },
         )
         return response

@@ -20,7 +20,8 @@ from django.http import HttpRequest, HttpResponse
 
 from accounts.models import Account, AccountType, Membership, Role, User
 from accounts.services import actor_for_user
-from audit.types import Actor, RequestContext
+from audit.types import Actor
+from tokens_admin.requests import request_context as request_context
 
 SESSION_ACCOUNT = "ui_account"
 SESSION_AUTHENTICATED_AT = "ui_authenticated_at"
@@ -134,14 +135,6 @@ def require_admin(request: HttpRequest) -> Access:
             f"Only Administrators of {access.account.name} can see API tokens and the audit trail."
         )
     return access
-
-
-def request_context(request: HttpRequest) -> RequestContext:
-    return RequestContext(
-        ip=str(getattr(request, "client_ip", "") or request.META.get("REMOTE_ADDR", "")),
-        user_agent=str(request.headers.get("user-agent", ""))[:500],
-        trace_id=str(getattr(request, "trace_id", "")),
-    )
 
 
 def search_text(request: HttpRequest, name: str, limit: int = 200) -> str:
