@@ -168,7 +168,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "tokens_admin.context_processors.ui",
+                "accounts.context_processors.ui",
             ],
         },
     },
