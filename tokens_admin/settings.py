@@ -143,7 +143,7 @@ MIDDLEWARE = [
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "tokens_admin.middleware.RequestContextMiddleware",
-    "tokens_admin.middleware.NoTokenValuesInUrlsMiddleware",
+    "apitokens.url_guard.NoTokenValuesInUrlsMiddleware",
     # Before sessions: API requests never touch the session store.
     "apitokens.middleware.BearerAuthMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
