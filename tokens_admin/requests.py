@@ -1,5 +1,5 @@
 """The request as our middleware leaves it: typed, so views and handlers read attributes
-instead of ``getattr(request, "…", default)``; and what of it a record keeps.
+instead of looking them up with a default; and what of it a record keeps.
 
 ``RequestContextMiddleware`` sets ``trace_id``, ``client_ip`` and empty ``api_token_id`` and
 ``user_id`` on every request, django-htmx's ``HtmxMiddleware`` sets ``htmx``; under
