@@ -10,33 +10,23 @@ from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import ratelimit, services
-from accounts.forms import SignInForm
-from accounts.models import Account, User
-from tokens_admin.ratelimit import Verdict
-from tokens_admin.ui import (
+from accounts.access import (
     SESSION_ACCOUNT,
     mark_authenticated,
     memberships,
     operator_membership,
-    request_context,
     resolve_access,
-    search_text,
 )
+from accounts.forms import SignInForm
+from accounts.models import Account, User
+from tokens_admin.ratelimit import Verdict
+from tokens_admin.requests import AppRequest, request_context
+from tokens_admin.ui import safe_next, search_text
 
 PICKER_LIMIT = 50
-
-
-def _next_url(request: HttpRequest) -> str:
-    wanted = request.POST.get("next") or request.GET.get("next") or ""
-    if wanted and url_has_allowed_host_and_scheme(
-        wanted, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return wanted
-    return reverse("ui:tokens")
 
 
 def _home_account(user: User) -> Account | None:
@@ -60,14 +50,14 @@ def _locked_out(request: HttpRequest, form: SignInForm, verdict: Verdict) -> Htt
 
 
 @require_http_methods(["GET", "POST"])
-def sign_in(request: HttpRequest) -> HttpResponse:
+def sign_in(request: AppRequest) -> HttpResponse:
     if request.user.is_authenticated and request.method == "GET":
-        return redirect(_next_url(request))
+        return redirect(safe_next(request, reverse("ui:tokens")))
     form = SignInForm(request.POST or None)
     status = 200
     if request.method == "POST" and form.is_valid():
         email: str = form.cleaned_data["email"].strip().lower()
-        ip = str(getattr(request, "client_ip", ""))
+        ip = request.client_ip
         verdict = ratelimit.check(email=email, ip=ip)
         if not verdict.allowed:
             return _locked_out(request, form, verdict)
@@ -94,7 +84,7 @@ def sign_in(request: HttpRequest) -> HttpResponse:
             request.session[SESSION_ACCOUNT] = account.public_id
             mark_authenticated(request)
             services.record_sign_in(user=user, account=account, request=request_context(request))
-            return redirect(_next_url(request))
+            return redirect(safe_next(request, reverse("ui:tokens")))
     elif request.method == "POST":
         status = 400
     next_url = request.GET.get("next", "")
@@ -102,7 +92,7 @@ def sign_in(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def sign_out(request: HttpRequest) -> HttpResponse:
+def sign_out(request: AppRequest) -> HttpResponse:
     user = request.user
     if isinstance(user, User) and user.is_authenticated:
         access = resolve_access(request)
@@ -115,7 +105,7 @@ def sign_out(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def switch_account(request: HttpRequest) -> HttpResponse:
+def switch_account(request: AppRequest) -> HttpResponse:
     """Make another account current: one the user belongs to, or any one for an operator."""
     wanted = request.POST.get("account", "")
     user = request.user
@@ -135,7 +125,7 @@ def switch_account(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def pick_account(request: HttpRequest) -> HttpResponse:
+def pick_account(request: AppRequest) -> HttpResponse:
     """Operations users choose any account to act on; searchable by name or id."""
     access = resolve_access(request)
     if access is None or not access.is_operator:
@@ -145,7 +135,7 @@ def pick_account(request: HttpRequest) -> HttpResponse:
     if q:
         accounts = accounts.filter(Q(name__icontains=q) | Q(public_id__icontains=q))
     template = "accounts/pick_account.html"
-    if getattr(request, "htmx", False):
+    if request.htmx:
         template += "#results"
     response = render(
         request,

@@ -16,6 +16,7 @@ from apitokens import services
 from apitokens.bodies import ApiTokenCreate, ApiTokenUpdate, ModuleRef
 from apitokens.errors import TokenNotFound
 from apitokens.models import ApiToken, TokenStatus
+from audit.types import Actor
 from tokens_admin.api import (
     Principal,
     Projection,
@@ -29,11 +30,11 @@ from tokens_admin.api import (
     json_response,
     query_of,
     refuse_unknown_fields,
-    request_context,
 )
 from tokens_admin.bodies import parse_all
 from tokens_admin.errors import Conflict, DomainError, ValidationFailed
 from tokens_admin.problems import api_headers
+from tokens_admin.requests import request_context
 from tokens_admin.rql import Collection, Compiler, Field, Resource
 
 SCOPE = Scope(modules=("access-management", "platform-account-management"), self_param="token_id")
@@ -311,7 +312,7 @@ def create_token(request: HttpRequest, principal: Principal) -> HttpResponse:
     created = services.create_token(
         account=account,
         modules=modules,
-        actor=principal.actor(),
+        actor=Actor.api_token(principal),
         request=request_context(request),
         **texts,
     )
@@ -339,7 +340,7 @@ def update_token(request: HttpRequest, principal: Principal, token_id: str) -> H
     if "modules" in changes:
         _refuse_module_change(principal, token, changes["modules"])
     updated = services.update_token(
-        token=token, actor=principal.actor(), request=request_context(request), **changes
+        token=token, actor=Actor.api_token(principal), request=request_context(request), **changes
     )
     fresh = ApiToken.objects.select_related("account").get(pk=updated.pk)
     return json_response(token_json(fresh, EVERYTHING))
@@ -347,7 +348,9 @@ def update_token(request: HttpRequest, principal: Principal, token_id: str) -> H
 
 def delete_token(request: HttpRequest, principal: Principal, token_id: str) -> HttpResponse:
     token = _get_visible(principal, token_id)
-    services.delete_token(token=token, actor=principal.actor(), request=request_context(request))
+    services.delete_token(
+        token=token, actor=Actor.api_token(principal), request=request_context(request)
+    )
     response = HttpResponse(status=204)
     del response["Content-Type"]  # no body: Django's default text/html would be a lie
     return api_headers(response)
@@ -358,7 +361,9 @@ def _transition(action: str) -> Any:
         token = _get_visible(principal, token_id)
         refuse_unknown_fields(json_body(request, optional=True), ())
         change = services.enable_token if action == "enable" else services.disable_token
-        changed = change(token=token, actor=principal.actor(), request=request_context(request))
+        changed = change(
+            token=token, actor=Actor.api_token(principal), request=request_context(request)
+        )
         fresh = ApiToken.objects.select_related("account").get(pk=changed.pk)
         return json_response(token_json(fresh, DEFAULTS))
 

@@ -20,22 +20,15 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
+from accounts.access import Access, require_admin
 from apitokens import logos, services
 from apitokens.models import ApiToken, TokenStatus
 from tokens_admin.errors import DomainError
-from tokens_admin.ui import (
-    Access,
-    is_htmx,
-    query_with,
-    request_context,
-    require_admin,
-    search_text,
-    vary_on_htmx,
-)
+from tokens_admin.requests import AppRequest, request_context
+from tokens_admin.ui import query_with, safe_next, search_text, vary_on_htmx
 
 PER_PAGE_CHOICES: Final = (10, 25, 50)
 SORTS: Final = {
@@ -94,15 +87,6 @@ def get_token(access: Access, public_id: str) -> ApiToken:
     if token is None:
         raise Http404("No such API token.")
     return token
-
-
-def safe_next(request: HttpRequest, default: str) -> str:
-    wanted = request.POST.get("next") or request.GET.get("next") or ""
-    if wanted and url_has_allowed_host_and_scheme(
-        wanted, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return wanted
-    return default
 
 
 def message_event(response: HttpResponse, level: str, text: str) -> HttpResponse:
@@ -205,12 +189,12 @@ def _list_context(request: HttpRequest, access: Access) -> dict[str, Any]:
 
 @login_required
 @require_GET
-def token_list(request: HttpRequest) -> HttpResponse:
+def token_list(request: AppRequest) -> HttpResponse:
     access = require_admin(request)
     context = _list_context(request, access)
     # Search, filter, sort and paging swap only the table (the URL is pushed by htmx).
     template = "apitokens/list.html"
-    if is_htmx(request) and request.headers.get("HX-Target") == "token-table":
+    if request.htmx and request.headers.get("HX-Target") == "token-table":
         template += "#table"
     return vary_on_htmx(render(request, template, context))
 
@@ -227,7 +211,7 @@ def render_row(
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def token_action(request: HttpRequest, public_id: str, action: str) -> HttpResponse:
+def token_action(request: AppRequest, public_id: str, action: str) -> HttpResponse:
     """Disable, Enable or Delete: GET asks (a dialog or a page), POST does it."""
     if action not in ACTIONS:
         raise Http404("No such action.")
@@ -240,7 +224,7 @@ def token_action(request: HttpRequest, public_id: str, action: str) -> HttpRespo
     next_url = safe_next(request, details_url if origin == "details" else list_url)
     if request.method == "GET":
         template = "apitokens/confirm.html"
-        if is_htmx(request):
+        if request.htmx:
             template += "#dialog"
         context = {
             "token": token,
@@ -260,7 +244,7 @@ def token_action(request: HttpRequest, public_id: str, action: str) -> HttpRespo
         level, text = "success", f"API token {token.name} has been {DONE[action]}."
     if action == "delete" and level == "success" and origin == "details":
         next_url = list_url if not access.sees_deleted else details_url
-    if not is_htmx(request):
+    if not request.htmx:
         getattr(messages, level)(request, text)
         return redirect(next_url)
     if origin == "details":
@@ -275,7 +259,7 @@ def token_action(request: HttpRequest, public_id: str, action: str) -> HttpRespo
 
 @login_required
 @require_GET
-def logo(request: HttpRequest, account_id: str, name: str) -> HttpResponseBase:
+def logo(request: AppRequest, account_id: str, name: str) -> HttpResponseBase:
     """A stored logo of the current account, with its real content type; never sniffed, never
     run as anything else. Another account's logo answers 404, like its tokens."""
     access = require_admin(request)

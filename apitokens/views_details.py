@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts import ratelimit
+from accounts.access import Access, mark_authenticated, recently_authenticated, require_admin
 from accounts.forms import PasswordForm
 from apitokens import services
 from apitokens.models import ApiToken
@@ -26,16 +27,8 @@ from apitokens.views import get_token
 from apitokens.views_wizard import mask
 from audit.models import AuditRecord
 from tokens_admin.errors import DomainError
-from tokens_admin.ui import (
-    Access,
-    is_htmx,
-    mark_authenticated,
-    no_store,
-    recently_authenticated,
-    request_context,
-    require_admin,
-    vary_on_htmx,
-)
+from tokens_admin.requests import AppRequest, request_context
+from tokens_admin.ui import no_store, vary_on_htmx
 
 # Tab key: (label, URL name).
 TABS: Final = {
@@ -104,11 +97,11 @@ def _tab_context(request: HttpRequest, access: Access, token: ApiToken, tab: str
 def _tab_view(tab: str) -> Any:
     @login_required
     @require_GET
-    def view(request: HttpRequest, public_id: str) -> HttpResponse:
+    def view(request: AppRequest, public_id: str) -> HttpResponse:
         access = require_admin(request)
         token = get_token(access, public_id)
         context = _tab_context(request, access, token, tab)
-        if is_htmx(request) and request.headers.get("HX-Target") == "tab-panel":
+        if request.htmx and request.headers.get("HX-Target") == "tab-panel":
             template = f"apitokens/tab_{tab}.html"
         else:
             template = "apitokens/details.html"
@@ -125,13 +118,13 @@ token_audit = _tab_view("audit")
 
 
 def _value_response(
-    request: HttpRequest,
+    request: AppRequest,
     access: Access,
     token: ApiToken,
     context: dict[str, Any],
     status: int = 200,
 ) -> HttpResponse:
-    if is_htmx(request):
+    if request.htmx:
         response = render(request, "apitokens/_value.html", context, status=status)
     else:
         full = _tab_context(request, access, token, "general") | context
@@ -140,7 +133,7 @@ def _value_response(
 
 
 def _too_many(
-    request: HttpRequest,
+    request: AppRequest,
     access: Access,
     token: ApiToken,
     base: dict[str, Any],
@@ -155,7 +148,7 @@ def _too_many(
 
 @login_required
 @require_http_methods(["POST"])
-def token_reveal(request: HttpRequest, public_id: str) -> HttpResponse:
+def token_reveal(request: AppRequest, public_id: str) -> HttpResponse:
     """Show (or, with ``copy=1``, copy) the value: audited, and only after a recent sign-in.
 
     ``Accept: application/json`` (the copy button's fetch) answers ``{"value": …}``, or 401
@@ -169,7 +162,7 @@ def token_reveal(request: HttpRequest, public_id: str) -> HttpResponse:
     if "password" in request.POST:
         form = PasswordForm(request.POST)
         email = access.user.email
-        ip = str(getattr(request, "client_ip", ""))
+        ip = request.client_ip
         verdict = ratelimit.check(email=email, ip=ip)
         if not verdict.allowed:
             return _too_many(request, access, token, base, form, verdict.retry_after)
@@ -205,11 +198,11 @@ def token_reveal(request: HttpRequest, public_id: str) -> HttpResponse:
 
 @login_required
 @require_GET
-def token_value_hidden(request: HttpRequest, public_id: str) -> HttpResponse:
+def token_value_hidden(request: AppRequest, public_id: str) -> HttpResponse:
     """ "Hide": the masked value again (a fragment; no secret in it)."""
     access = require_admin(request)
     token = get_token(access, public_id)
-    if not is_htmx(request):
+    if not request.htmx:
         raise Http404("Fragment only.")
     return vary_on_htmx(
         render(request, "apitokens/_value.html", {"token": token, "masked": mask(token.public_id)})

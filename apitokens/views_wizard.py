@@ -15,19 +15,21 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core import signing
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
+from accounts.access import Access, require_admin
 from accounts.models import Module
 from apitokens import logos, services
 from apitokens.errors import AccountNotActive
 from apitokens.forms import GeneralForm, ModulesForm, account_modules
-from apitokens.views import get_token, message_event, render_row, safe_next
+from apitokens.views import get_token, message_event, render_row
 from tokens_admin.errors import DomainError, ValidationFailed
-from tokens_admin.ui import Access, is_htmx, no_store, request_context, require_admin, vary_on_htmx
+from tokens_admin.requests import AppRequest, request_context
+from tokens_admin.ui import no_store, safe_next, vary_on_htmx
 
 STEPS: Final = ("general", "modules", "overview")
 STEP_LABELS: Final = {"general": "General", "modules": "Modules", "overview": "Overview"}
@@ -52,7 +54,7 @@ def _modules_of(state: dict[str, Any], available: list[Module]) -> list[Module]:
 
 
 def _render_wizard(
-    request: HttpRequest,
+    request: AppRequest,
     access: Access,
     *,
     step: str,
@@ -78,14 +80,14 @@ def _render_wizard(
         "descriptions": {m.public_id: m.description for m in available},
     }
     template = "apitokens/wizard.html"
-    if is_htmx(request):
+    if request.htmx:
         template += "#wizard"
     return vary_on_htmx(render(request, template, context, status=status))
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def token_add(request: HttpRequest) -> HttpResponse:
+def token_add(request: AppRequest) -> HttpResponse:
     access = require_admin(request)
     if request.method == "GET":
         return _render_wizard(request, access, step="general", state=_load_state("") or {})
@@ -164,7 +166,7 @@ def token_add(request: HttpRequest) -> HttpResponse:
         "step_index": len(STEPS),
     }
     template = "apitokens/wizard.html"
-    if is_htmx(request):
+    if request.htmx:
         template += "#summary"
     return no_store(vary_on_htmx(render(request, template, context, status=201)))
 
@@ -176,7 +178,7 @@ def mask(public_id: str) -> str:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def token_edit(request: HttpRequest, public_id: str) -> HttpResponse:
+def token_edit(request: AppRequest, public_id: str) -> HttpResponse:
     """Edit dialog: General and Modules, each with its own URL (``?step=``) and "Save"."""
     access = require_admin(request)
     token = get_token(access, public_id)
@@ -222,14 +224,14 @@ def token_edit(request: HttpRequest, public_id: str) -> HttpResponse:
                         form.add_error(field if field in form.fields else None, problem)
             except DomainError as exc:
                 messages.error(request, exc.message)
-                if is_htmx(request):
+                if request.htmx:
                     return HttpResponseClientRedirect(next_url)
                 return redirect(next_url)
             else:
                 text = f"API token {updated.name} has been saved."
-                if not is_htmx(request) or origin == "details":
+                if not request.htmx or origin == "details":
                     messages.success(request, text)
-                    if is_htmx(request):
+                    if request.htmx:
                         return HttpResponseClientRedirect(next_url)
                     return redirect(next_url)
                 fresh = get_token(access, token.public_id)
@@ -255,6 +257,6 @@ def token_edit(request: HttpRequest, public_id: str) -> HttpResponse:
         "descriptions": {m.public_id: m.description for m in available},
     }
     template = "apitokens/edit.html"
-    if is_htmx(request):
+    if request.htmx:
         template += "#dialog"
     return vary_on_htmx(render(request, template, context, status=status))

@@ -16,7 +16,7 @@ from audit.export import public_dict
 from audit.models import AuditRecord, EventType
 from audit.services import Editor, EventTypeNotFound, record_integration_event
 from audit.services import update_event_type as update_event_type_service
-from audit.types import ObjectRef
+from audit.types import Actor, ObjectRef
 from tokens_admin.api import (
     Principal,
     Projection,
@@ -27,10 +27,10 @@ from tokens_admin.api import (
     json_body,
     json_response,
     query_of,
-    request_context,
 )
 from tokens_admin.bodies import parse
 from tokens_admin.errors import NotFound, ValidationFailed
+from tokens_admin.requests import request_context
 from tokens_admin.rql import Compiler, Field, Resource
 
 WRITERS = Scope(account_types=("Vendor", "Operations"))
@@ -183,7 +183,7 @@ def create_record(request: HttpRequest, principal: Principal) -> HttpResponse:
 
 def _editor(principal: Principal) -> Editor:
     return Editor(
-        actor=principal.actor(),
+        actor=Actor.api_token(principal),
         account_id=principal.account_id,
         # Acting for the platform takes what seeing every account takes (SPEC 4.4).
         operations=principal.sees_all_accounts,

@@ -4,17 +4,19 @@ Paging is keyset paging on ``(timestamp, id)``, the order of the ``audit_account
 so page 10,000 costs what page 1 costs (an OFFSET would walk every skipped row). The cursor
 is the last (or first) row's ``timestamp`` and ``id`` in the query string.
 
-``audit`` imports nothing from the other apps: the view gets the account and the access check
-from ``tokens_admin.ui``, the wiring layer.
+``audit`` imports nothing from the other apps: who may look, and at which account, is decided
+by the access check the URL configuration hands each page (``require_admin``, an extra
+argument of the route; without it the page cannot run at all). The page sees only what
+``Viewer`` names.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from django.contrib.auth.decorators import login_required
 from django.db.models import Q, QuerySet
@@ -27,9 +29,29 @@ from django.views.decorators.http import require_GET
 
 from audit import export
 from audit.models import AuditRecord, EventType
-from tokens_admin.ui import is_htmx, query_with, require_admin, search_text, vary_on_htmx
+from tokens_admin.requests import AppRequest
+from tokens_admin.ui import query_with, search_text, vary_on_htmx
 
 PER_PAGE: Final = 25
+
+
+class ViewedAccount(Protocol):
+    @property
+    def public_id(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+
+class Viewer(Protocol):
+    """Who looks, as far as the trail cares: the account whose records they may see."""
+
+    @property
+    def account(self) -> ViewedAccount: ...
+
+
+# Refuses the request (PermissionDenied) or answers who looks.
+AccessCheck = Callable[[AppRequest], Viewer]
 
 
 def _day(value: str) -> date | None:
@@ -105,7 +127,7 @@ def _cursor_of(entry: AuditRecord) -> str:
 
 @login_required
 @require_GET
-def audit_list(request: HttpRequest) -> HttpResponse:
+def audit_list(request: AppRequest, require_admin: AccessCheck) -> HttpResponse:
     access = require_admin(request)
     filters = Filters.from_query(request)
     records = filters.apply(account_records(access.account.public_id))
@@ -145,14 +167,14 @@ def audit_list(request: HttpRequest) -> HttpResponse:
         "jsonl_url": "download/" + query_with(request, after=None, before=None, format="jsonl"),
     }
     template = "audit/list.html"
-    if is_htmx(request) and request.headers.get("HX-Target") == "audit-table":
+    if request.htmx and request.headers.get("HX-Target") == "audit-table":
         template += "#table"
     return vary_on_htmx(render(request, template, context))
 
 
 @login_required
 @require_GET
-def audit_record(request: HttpRequest, public_id: str) -> HttpResponse:
+def audit_record(request: AppRequest, public_id: str, require_admin: AccessCheck) -> HttpResponse:
     """ "View details": the whole record, its documents as formatted JSON."""
     access = require_admin(request)
     entry = account_records(access.account.public_id).filter(public_id=public_id).first()
@@ -166,14 +188,14 @@ def audit_record(request: HttpRequest, public_id: str) -> HttpResponse:
         "record_json": json.dumps(full, indent=2, ensure_ascii=False),
     }
     template = "audit/record.html"
-    if is_htmx(request):
+    if request.htmx:
         template += "#dialog"
     return vary_on_htmx(render(request, template, context))
 
 
 @login_required
 @require_GET
-def audit_download(request: HttpRequest) -> HttpResponseBase:
+def audit_download(request: AppRequest, require_admin: AccessCheck) -> HttpResponseBase:
     """The filtered records as CSV or JSON Lines, streamed oldest first."""
     access = require_admin(request)
     fmt = request.GET.get("format", "csv")

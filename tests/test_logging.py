@@ -200,3 +200,23 @@ def test_an_unexpected_error_still_logs_its_traceback(alice, caplog, monkeypatch
     assert error.levelname == "ERROR"
     assert error.exc_info is not None
     assert isinstance(error.exc_info[1], RuntimeError)
+
+
+def test_a_page_logs_the_signed_in_user_it_loaded(alice, caplog):
+    browser = sign_in(SecureClient(), alice)
+    caplog.set_level(logging.INFO, logger="tokens_admin.request")
+
+    assert browser.get("/settings/api-tokens/").status_code == 200
+
+    [line] = [r for r in caplog.records if r.name == "tokens_admin.request"]
+    assert line.principal == alice.public_id
+
+
+def test_a_request_that_never_loads_its_user_logs_no_principal(alice, caplog):
+    browser = sign_in(SecureClient(), alice)
+    caplog.set_level(logging.INFO, logger="tokens_admin.request")
+
+    assert browser.get("/healthz").status_code == 200
+
+    [line] = [r for r in caplog.records if r.name == "tokens_admin.request"]
+    assert line.principal is None

@@ -15,9 +15,10 @@ from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from audit.types import Actor, ActorType, RequestContext
 from tokens_admin.errors import DomainError, ValidationFailed
 from tokens_admin.problems import api_headers, problem
+from tokens_admin.requests import ApiRequest
+from tokens_admin.requests import request_context as request_context  # the Bearer middleware's
 from tokens_admin.rql import Query, RQLError, parse_query_string
 
 logger = logging.getLogger(__name__)
@@ -43,15 +44,6 @@ class Principal:
     def module_codes(self) -> frozenset[str]:
         """Fetched on first use: endpoints that check no module never pay for the query."""
         return self.load_module_codes()
-
-    def actor(self) -> Actor:
-        return Actor(
-            id=self.token_id,
-            name=self.token_name,
-            type=ActorType.API_TOKEN,
-            account_id=self.account_id,
-            account_name=self.account_name,
-        )
 
     @property
     def is_operations(self) -> bool:
@@ -84,20 +76,12 @@ class Scope:
         return not self.modules or bool(principal.module_codes & set(self.modules))
 
 
-def principal_of(request: HttpRequest) -> Principal:
-    found = getattr(request, "api_principal", None)
-    if not isinstance(found, Principal):  # the middleware guarantees it on /public/
-        raise RuntimeError("API view reached without an authenticated principal")
-    return found
-
-
-def request_context(request: HttpRequest) -> RequestContext:
-    return RequestContext(
-        ip=getattr(request, "client_ip", "") or "",
-        # Stored in the audit trail: PostgreSQL text holds no U+0000.
-        user_agent=request.headers.get("User-Agent", "").replace("\x00", "")[:500],
-        trace_id=getattr(request, "trace_id", "") or "",
-    )
+def principal_of(request: ApiRequest) -> Principal:
+    """The caller: the Bearer middleware sets it on every request under ``/public/``."""
+    try:
+        return request.api_principal
+    except AttributeError:  # only if MIDDLEWARE lost the Bearer middleware
+        raise RuntimeError("API view reached without an authenticated principal") from None
 
 
 class BodyError(Exception):
@@ -296,11 +280,20 @@ class Projection:
 
 
 Handler = Callable[..., HttpResponse]
+EndpointView = Callable[..., HttpResponse]
+
+# Each view ``endpoint`` built, with its handlers by method (for the OpenAPI tests).
+_HANDLERS: dict[EndpointView, Mapping[str, Handler]] = {}
+
+
+def handlers_of(view: EndpointView) -> Mapping[str, Handler]:
+    """The per-method handlers of a view ``endpoint`` built."""
+    return _HANDLERS[view]
 
 
 def endpoint(
     scope: Scope | None = None, *, write_scope: Scope | None = None, **handlers: Handler
-) -> Callable[..., HttpResponse]:
+) -> EndpointView:
     """Build a view from per-method handlers (``GET=list_tokens, POST=create_token``).
 
     ``scope`` applies to every method; ``write_scope`` additionally to all but GET.
@@ -311,7 +304,7 @@ def endpoint(
     allowed = sorted(handlers)
 
     @csrf_exempt
-    def view(request: HttpRequest, **kwargs: Any) -> HttpResponse:
+    def view(request: ApiRequest, **kwargs: Any) -> HttpResponse:
         handler = handlers.get(request.method or "")
         if handler is None:
             return problem(
@@ -356,5 +349,5 @@ def endpoint(
             )
 
     wraps(next(iter(handlers.values())))(view)
-    view.__wrapped_handlers__ = dict(handlers)  # type: ignore[attr-defined]  # for openapi tests
+    _HANDLERS[view] = dict(handlers)
     return view

@@ -1,4 +1,5 @@
-"""Per-request context: a W3C trace id, the client address and one structured log line."""
+"""Per-request context: a W3C trace id, the client address and one structured log line
+(and the forwarded scheme believed only from our own proxies)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ import re
 import secrets
 import time
 from collections.abc import Callable
+from typing import cast
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse
 
-from apitokens.secrets import replace_values
 from tokens_admin.proxies import client_address, is_trusted, parse_address
+from tokens_admin.requests import AppRequest
 
 logger = logging.getLogger("tokens_admin.request")
 
@@ -58,23 +60,25 @@ class ForwardedHeadersMiddleware:
 
 
 class RequestContextMiddleware:
+    """Gives every request its trace id and client address, and writes its one log line."""
+
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         started = time.perf_counter()
-        request.trace_id = new_trace_id(request.headers.get(TRACE_HEADER))  # type: ignore[attr-defined]
-        request.client_ip = client_ip(request)  # type: ignore[attr-defined]
+        app = cast(AppRequest, request)
+        app.trace_id = new_trace_id(request.headers.get(TRACE_HEADER))
+        app.client_ip = client_ip(request)
+        # Filled by whoever authenticates: the Bearer middleware, or the user loader of
+        # accounts.middleware once something asks for ``request.user``. Never the lazy
+        # ``request.user`` itself here: that would read the session for the log line (one
+        # more query, and a 500 instead of the real answer when the database is down).
+        app.api_token_id = ""
+        app.user_id = ""
         response = self.get_response(request)
-        response[TRACE_HEADER] = request.trace_id  # type: ignore[attr-defined]
+        response[TRACE_HEADER] = app.trace_id
         duration_ms = round((time.perf_counter() - started) * 1000, 2)
-        # Only a user the request already loaded (AuthenticationMiddleware caches it there):
-        # touching the lazy ``request.user`` here would read the session for the log line —
-        # one more query, and a 500 instead of the real answer when the database is down.
-        user = getattr(request, "_cached_user", None)
-        principal = getattr(request, "api_token_id", None) or (
-            getattr(user, "public_id", None) if user is not None and user.is_authenticated else None
-        )
         logger.info(
             "%s %s %s %.2fms",
             request.method,
@@ -82,44 +86,11 @@ class RequestContextMiddleware:
             response.status_code,
             duration_ms,
             extra={
-                "trace_id": request.trace_id,  # type: ignore[attr-defined]
+                "trace_id": app.trace_id,
                 "status": response.status_code,
                 "duration_ms": duration_ms,
-                "principal": principal,
-                "ip": request.client_ip,  # type: ignore[attr-defined]
+                "principal": app.api_token_id or app.user_id or None,
+                "ip": app.client_ip,
             },
         )
         return response
-
-
-class NoTokenValuesInUrlsMiddleware:
-    """A token value pasted into an admin page's search or filter would stay in the address
-    bar, the history and every link the page builds. Such a request is redirected at once to
-    the same URL with each value replaced by its token id (which finds the same token).
-
-    The API is left alone: older clients filter by ``eq(token,'<value>')`` on purpose, and a
-    value in the API's query string is refused there (RFC 6750 forbids it as a credential).
-    """
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        query = request.META.get("QUERY_STRING", "")
-        if not query or request.path.startswith("/public/") or request.method != "GET":
-            return self.get_response(request)
-        params = request.GET.copy()
-        changed = False
-        for key, values in params.lists():
-            cleaned = [replace_values(v) for v in values]
-            if cleaned != values:
-                params.setlist(key, cleaned)
-                changed = True
-        if not changed:
-            return self.get_response(request)
-        target = f"{request.path}?{params.urlencode()}"
-        if request.headers.get("HX-Request") == "true":
-            response = HttpResponse(status=200)
-            response["HX-Redirect"] = target
-            return response
-        return HttpResponseRedirect(target)

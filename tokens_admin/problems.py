@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from http import HTTPStatus
-from typing import Any
+from typing import Any, cast
 
 from django.http import HttpRequest, HttpResponse
 
 from tokens_admin.logging import redact_values
+from tokens_admin.requests import AppRequest
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 TYPE_BASE = "https://tokens-admin.dev/problems/"
@@ -34,7 +35,8 @@ def problem(
         "status": status,
         "detail": redact_values(detail),
         "instance": redact_values(request.path),
-        "traceId": getattr(request, "trace_id", ""),
+        # Any request: the Bearer middleware answers before the API's views see an ApiRequest.
+        "traceId": cast(AppRequest, request).trace_id,
     }
     if errors:
         body["errors"] = {

@@ -143,13 +143,14 @@ MIDDLEWARE = [
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "tokens_admin.middleware.RequestContextMiddleware",
-    "tokens_admin.middleware.NoTokenValuesInUrlsMiddleware",
+    "apitokens.url_guard.NoTokenValuesInUrlsMiddleware",
     # Before sessions: API requests never touch the session store.
     "apitokens.middleware.BearerAuthMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Django's, noting the user it loads for the request's log line.
+    "accounts.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
@@ -167,7 +168,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "tokens_admin.context_processors.ui",
+                "accounts.context_processors.ui",
             ],
         },
     },

@@ -1,147 +1,12 @@
-"""The small shared toolkit of the admin pages: who is signed in, which account they act on,
-whether they may, and the request context the audit trail keeps.
-
-The current account lives in the session (``SESSION_ACCOUNT``). A user acts on an account they
-are a member of; an Administrator of an Operations account (an operator) may act on any
-account. Only Administrators of the current account (and operators) reach the token and audit
-pages; everyone else gets the 403 page. Objects are always looked up inside the current
-account, so an id of another account answers 404, as if it did not exist.
-"""
+"""The small shared toolkit of the admin pages: query parameters, where to go next, and the
+headers a page or fragment response needs. Who may see a page is ``accounts.access``."""
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
-
-from accounts.models import Account, AccountType, Membership, Role, User
-from accounts.services import actor_for_user
-from audit.types import Actor, RequestContext
-
-SESSION_ACCOUNT = "ui_account"
-SESSION_AUTHENTICATED_AT = "ui_authenticated_at"
-
-
-class AdminRequired(PermissionDenied):
-    """Signed in, but not an Administrator of the current account."""
-
-
-@dataclass(frozen=True, slots=True)
-class Access:
-    """Who acts, on which account, in which capacity."""
-
-    user: User
-    account: Account
-    # The membership the user acts through: in ``account`` itself, or in their Operations
-    # account when an operator acts on another account.
-    home: Account
-    role: str
-    is_operator: bool
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == Role.ADMINISTRATOR or self.is_operator
-
-    @property
-    def sees_deleted(self) -> bool:
-        """Only Operations users see Deleted tokens (marked, read-only)."""
-        return self.home.type == AccountType.OPERATIONS
-
-    @property
-    def actor(self) -> Actor:
-        return actor_for_user(self.user, self.home)
-
-
-def memberships(user: User) -> list[Membership]:
-    return list(
-        Membership.objects.filter(user=user, account__status="Active")
-        .select_related("account")
-        .order_by("account__name")
-    )
-
-
-def operator_membership(found: list[Membership]) -> Membership | None:
-    for membership in found:
-        if (
-            membership.account.type == AccountType.OPERATIONS
-            and membership.role == Role.ADMINISTRATOR
-        ):
-            return membership
-    return None
-
-
-def resolve_access(request: HttpRequest) -> Access | None:
-    """The signed-in user's access to the session's current account, or None if anonymous."""
-    cached: Access | None = getattr(request, "_ui_access", None)
-    if cached is not None:
-        return cached
-    user = request.user
-    if not user.is_authenticated or not isinstance(user, User):
-        return None
-    found = memberships(user)
-    if not found:
-        raise PermissionDenied("You are not a member of any active account.")
-    wanted = request.session.get(SESSION_ACCOUNT)
-    operator = operator_membership(found)
-    access: Access | None = None
-    for membership in found:
-        if membership.account.public_id == wanted:
-            access = Access(
-                user=user,
-                account=membership.account,
-                home=membership.account,
-                role=membership.role,
-                is_operator=membership is operator,
-            )
-    if access is None and operator is not None and wanted:
-        account = Account.objects.filter(public_id=wanted).first()
-        if account is not None:
-            access = Access(
-                user=user,
-                account=account,
-                home=operator.account,
-                role=operator.role,
-                is_operator=True,
-            )
-    if access is None:
-        first = operator or found[0]
-        request.session[SESSION_ACCOUNT] = first.account.public_id
-        access = Access(
-            user=user,
-            account=first.account,
-            home=first.account,
-            role=first.role,
-            is_operator=first is operator,
-        )
-    request._ui_access = access  # type: ignore[attr-defined]
-    return access
-
-
-def require_admin(request: HttpRequest) -> Access:
-    """Access for the token and audit pages; the 403 page for anyone but an Administrator.
-
-    Anonymous users never get here: the views are wrapped in ``login_required``.
-    """
-    access = resolve_access(request)
-    if access is None:
-        raise PermissionDenied("Sign in first.")
-    if not access.is_admin:
-        raise AdminRequired(
-            f"Only Administrators of {access.account.name} can see API tokens and the audit trail."
-        )
-    return access
-
-
-def request_context(request: HttpRequest) -> RequestContext:
-    return RequestContext(
-        ip=str(getattr(request, "client_ip", "") or request.META.get("REMOTE_ADDR", "")),
-        user_agent=str(request.headers.get("user-agent", ""))[:500],
-        trace_id=str(getattr(request, "trace_id", "")),
-    )
+from django.utils.http import url_has_allowed_host_and_scheme
 
 
 def search_text(request: HttpRequest, name: str, limit: int = 200) -> str:
@@ -150,16 +15,14 @@ def search_text(request: HttpRequest, name: str, limit: int = 200) -> str:
     return request.GET.get(name, "").replace("\x00", "").strip()[:limit]
 
 
-def mark_authenticated(request: HttpRequest) -> None:
-    request.session[SESSION_AUTHENTICATED_AT] = time.time()
-
-
-def recently_authenticated(request: HttpRequest) -> bool:
-    """Did the user type their password within ``REVEAL_REAUTH_MINUTES``?"""
-    at = request.session.get(SESSION_AUTHENTICATED_AT)
-    if not isinstance(at, int | float):
-        return False
-    return time.time() - at <= settings.REVEAL_REAUTH_MINUTES * 60
+def safe_next(request: HttpRequest, default: str) -> str:
+    """The ``next`` the form or link carries, if it stays on this site; ``default`` else."""
+    wanted = request.POST.get("next") or request.GET.get("next") or ""
+    if wanted and url_has_allowed_host_and_scheme(
+        wanted, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return wanted
+    return default
 
 
 def no_store(response: HttpResponse) -> HttpResponse:
@@ -174,10 +37,6 @@ def vary_on_htmx(response: HttpResponse) -> HttpResponse:
     existing = response.get("Vary")
     response["Vary"] = f"{existing}, HX-Request" if existing else "HX-Request"
     return response
-
-
-def is_htmx(request: HttpRequest) -> bool:
-    return bool(getattr(request, "htmx", False))
 
 
 def query_with(request: HttpRequest, **changes: Any) -> str:

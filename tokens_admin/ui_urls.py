@@ -6,6 +6,7 @@ from django.urls import URLPattern, URLResolver, path, register_converter
 from django.views.generic import RedirectView
 
 from accounts import views as accounts_views
+from accounts.access import require_admin
 from apitokens import views, views_details, views_wizard
 from audit import views as audit_views
 
@@ -35,6 +36,9 @@ register_converter(AuditIdConverter, "aud")
 
 app_name = "ui"
 T = "settings/api-tokens/"
+# audit knows no accounts: its pages get the access check here, as an argument.
+AUDIT: dict[str, audit_views.AccessCheck] = {"require_admin": require_admin}
+A = "settings/audit-trail/"
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", RedirectView.as_view(pattern_name="ui:tokens", permanent=False), name="home"),
@@ -56,8 +60,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
         views.token_action,
         name="token_action",
     ),
-    path("settings/audit-trail/", audit_views.audit_list, name="audit"),
-    path("settings/audit-trail/download/", audit_views.audit_download, name="audit_download"),
-    path("settings/audit-trail/<aud:public_id>/", audit_views.audit_record, name="audit_record"),
+    path(A, audit_views.audit_list, AUDIT, name="audit"),
+    path(f"{A}download/", audit_views.audit_download, AUDIT, name="audit_download"),
+    path(f"{A}<aud:public_id>/", audit_views.audit_record, AUDIT, name="audit_record"),
     path("media/logos/<str:account_id>/<str:name>", views.logo, name="logo"),
 ]

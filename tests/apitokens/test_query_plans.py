@@ -10,12 +10,12 @@ import pytest
 from django.db import connection
 from django.db.models import QuerySet
 
+from accounts.access import Access
 from accounts.models import Account, Role
 from apitokens import api, views
 from apitokens.models import ApiToken
 from tests.factories import AccountFactory, TokenFactory, UserFactory
 from tokens_admin.api import Principal
-from tokens_admin.ui import Access
 
 pytestmark = pytest.mark.django_db
 

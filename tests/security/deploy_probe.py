@@ -41,9 +41,9 @@ def main() -> None:
     from django.test import Client
     from django.urls import URLPattern, URLResolver, get_resolver, path
 
+    from accounts.access import SESSION_ACCOUNT
     from accounts.models import User
     from tokens_admin import urls
-    from tokens_admin.ui import SESSION_ACCOUNT
 
     def boom(request: HttpRequest) -> HttpResponse:
         raise RuntimeError("a bug, on purpose")

@@ -7,6 +7,7 @@ import re
 import pytest
 from django.urls import URLPattern, get_resolver
 
+from tokens_admin.api import handlers_of
 from tokens_admin.api_urls import api_document, urlpatterns
 
 CONVERTER = re.compile(r"<(?:\w+:)?(\w+)>")
@@ -22,7 +23,7 @@ def routes() -> dict[str, set[str]]:
             continue  # the catch-all 404 and the document itself
         path = "/public/v1/" + CONVERTER.sub("{id}", route)
         view = pattern.callback
-        methods = {m.lower() for m in view.__wrapped_handlers__}
+        methods = {m.lower() for m in handlers_of(view)}
         found[path] = methods
     return found
 

@@ -7,8 +7,8 @@ import pytest
 from django.core.cache import cache
 from django.test import Client
 
+from accounts.access import SESSION_ACCOUNT, SESSION_AUTHENTICATED_AT
 from accounts.models import User
-from tokens_admin.ui import SESSION_ACCOUNT, SESSION_AUTHENTICATED_AT
 
 
 class SecureClient(Client):

@@ -8,11 +8,13 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 
-from tokens_admin.ui import memberships, resolve_access
+from accounts.access import memberships, resolve_access
 
 
 def ui(request: HttpRequest) -> dict[str, Any]:
-    if not hasattr(request, "session") or not getattr(request, "user", None):
+    # An error page can be drawn for a request a middleware answered before the session or
+    # the user were attached (a bad Host header is refused by CommonMiddleware).
+    if not hasattr(request, "session") or not hasattr(request, "user"):
         return {}
     try:
         access = resolve_access(request)

@@ -1,4 +1,8 @@
-"""``manage.py accounts create|list|show|modules``: provision accounts and their modules."""
+"""``manage.py accounts create|list|show|modules``: provision accounts and their modules.
+
+A command of ``apitokens``, though it is about accounts: removing a module cascades to the
+account's tokens (``apitokens.services.remove_account_modules``), and ``accounts`` may not
+import ``apitokens``. The command line is the same wherever the module lives."""
 
 from __future__ import annotations
 
