@@ -46,6 +46,11 @@ class Access:
         return self.role == Role.ADMINISTRATOR or self.is_operator
 
     @property
+    def visible_account_pk(self) -> int:
+        """The pages show the current account's tokens only (``apitokens.selectors``)."""
+        return self.account.pk
+
+    @property
     def sees_deleted(self) -> bool:
         """Only Operations users see Deleted tokens (marked, read-only)."""
         return self.home.type == AccountType.OPERATIONS

@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
 
 from accounts import ratelimit, services
 from accounts.access import (
@@ -125,6 +126,7 @@ def switch_account(request: AppRequest) -> HttpResponse:
 
 @login_required
 @require_GET
+@vary_on_headers("HX-Request")
 def pick_account(request: AppRequest) -> HttpResponse:
     """Operations users choose any account to act on; searchable by name or id."""
     access = resolve_access(request)
@@ -137,10 +139,8 @@ def pick_account(request: AppRequest) -> HttpResponse:
     template = "accounts/pick_account.html"
     if request.htmx:
         template += "#results"
-    response = render(
+    return render(
         request,
         template,
         {"accounts": list(accounts[:PICKER_LIMIT]), "q": q, "limit": PICKER_LIMIT},
     )
-    response["Vary"] = "HX-Request"
-    return response

@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q
 from django.http import HttpRequest, HttpResponse
 
 from accounts.errors import AccountNotFound
@@ -16,6 +16,7 @@ from apitokens import services
 from apitokens.bodies import ApiTokenCreate, ApiTokenUpdate, ModuleRef
 from apitokens.errors import TokenNotFound
 from apitokens.models import ApiToken, TokenStatus
+from apitokens.selectors import get_visible_token, tokens_visible_to
 from audit.types import Actor
 from tokens_admin.api import (
     Principal,
@@ -110,15 +111,6 @@ TOKENS = Resource(
 )
 
 
-def visible_tokens(principal: Principal) -> QuerySet[ApiToken]:
-    """Client and Vendor: their own account, never Deleted. Operations with Platform Account
-    Management: every account, Deleted included."""
-    tokens = ApiToken.objects.select_related("account")
-    if principal.sees_all_accounts:
-        return tokens
-    return tokens.filter(account_id=principal.account_pk).exclude(status=TokenStatus.DELETED)
-
-
 def _actor_json(kind: str, actor_id: str, name: str) -> dict[str, Any]:
     return {"id": actor_id, "name": name}
 
@@ -198,7 +190,7 @@ def token_json(
 
 
 def _get_visible(principal: Principal, token_id: str) -> ApiToken:
-    token = visible_tokens(principal).filter(public_id=token_id).first()
+    token = get_visible_token(principal, token_id)
     if token is None:
         raise TokenNotFound(f"API token {token_id} was not found.")
     return token
@@ -287,7 +279,7 @@ def _account_from(account_id: str | None, principal: Principal) -> Account:
 def list_tokens(request: HttpRequest, principal: Principal) -> HttpResponse:
     query = query_of(request)
     fields = PROJECTION.select(query)
-    tokens = Compiler(TOKENS).apply(visible_tokens(principal), query, DEFAULT_ORDER)
+    tokens = Compiler(TOKENS).apply(tokens_visible_to(principal), query, DEFAULT_ORDER)
     total = tokens.count()
     page: list[ApiToken] = []
     if query.limit:

@@ -9,7 +9,7 @@ from django import forms
 from django.core.files.uploadedfile import UploadedFile
 from django.http import QueryDict
 
-from accounts.models import Account, Module
+from accounts.models import Module
 from apitokens import logos, services
 from apitokens import secrets as token_secrets
 
@@ -62,10 +62,6 @@ class GeneralForm(forms.Form):
             return logos.check(upload)
         except logos.LogoRefused as exc:
             raise forms.ValidationError(str(exc)) from None
-
-
-def account_modules(account: Account) -> list[Module]:
-    return list(Module.objects.filter(accountmodule__account=account).order_by("name"))
 
 
 class ModulesForm(forms.Form):

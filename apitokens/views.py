@@ -11,24 +11,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
-from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
+from django.views.decorators.vary import vary_on_headers
 
 from accounts.access import Access, require_admin
 from apitokens import logos, services
 from apitokens.models import ApiToken, TokenStatus
+from apitokens.pages import after_change, get_token
+from apitokens.selectors import tokens_visible_to
 from tokens_admin.errors import DomainError
 from tokens_admin.requests import AppRequest, request_context
-from tokens_admin.ui import query_with, safe_next, search_text, vary_on_htmx
+from tokens_admin.ui import query_with, safe_next, search_text
 
 PER_PAGE_CHOICES: Final = (10, 25, 50)
 SORTS: Final = {
@@ -65,35 +66,6 @@ def _module_count() -> Coalesce:
         output_field=IntegerField(),
     )
     return Coalesce(count, Value(0))
-
-
-def visible_tokens(access: Access) -> QuerySet[ApiToken]:
-    """The current account's tokens; Deleted ones only for Operations users."""
-    tokens = ApiToken.objects.filter(account=access.account).defer("ciphertext", "digest")
-    if not access.sees_deleted:
-        tokens = tokens.exclude(status=TokenStatus.DELETED)
-    return tokens
-
-
-def get_token(access: Access, public_id: str) -> ApiToken:
-    """A token of the current account, or 404 (another account's id looks like no token)."""
-    token = (
-        visible_tokens(access)
-        .select_related("account")
-        .prefetch_related("modules")
-        .filter(public_id=public_id)
-        .first()
-    )
-    if token is None:
-        raise Http404("No such API token.")
-    return token
-
-
-def message_event(response: HttpResponse, level: str, text: str) -> HttpResponse:
-    """Tell the page (static/js/app.js) to show a message and close any open dialog."""
-    trigger_client_event(response, "ui:message", {"level": level, "text": text})
-    trigger_client_event(response, "ui:close-dialog", {})
-    return response
 
 
 @dataclass(frozen=True)
@@ -142,7 +114,7 @@ class ListState:
 
 def _list_context(request: HttpRequest, access: Access) -> dict[str, Any]:
     state = ListState.from_query(request)
-    tokens = visible_tokens(access)
+    tokens = tokens_visible_to(access).defer("ciphertext")
     if state.q:
         tokens = tokens.filter(Q(name__icontains=state.q) | Q(public_id__icontains=state.q))
     if state.status:
@@ -189,6 +161,7 @@ def _list_context(request: HttpRequest, access: Access) -> dict[str, Any]:
 
 @login_required
 @require_GET
+@vary_on_headers("HX-Request")
 def token_list(request: AppRequest) -> HttpResponse:
     access = require_admin(request)
     context = _list_context(request, access)
@@ -196,21 +169,12 @@ def token_list(request: AppRequest) -> HttpResponse:
     template = "apitokens/list.html"
     if request.htmx and request.headers.get("HX-Target") == "token-table":
         template += "#table"
-    return vary_on_htmx(render(request, template, context))
-
-
-def render_row(
-    request: HttpRequest, access: Access, token: ApiToken, list_url: str
-) -> HttpResponse:
-    return render(
-        request,
-        "apitokens/list.html#row",
-        {"token": token, "access": access, "list_url": list_url},
-    )
+    return render(request, template, context)
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@vary_on_headers("HX-Request")
 def token_action(request: AppRequest, public_id: str, action: str) -> HttpResponse:
     """Disable, Enable or Delete: GET asks (a dialog or a page), POST does it."""
     if action not in ACTIONS:
@@ -235,7 +199,7 @@ def token_action(request: AppRequest, public_id: str, action: str) -> HttpRespon
             "next": next_url,
             "post_url": reverse("ui:token_action", args=[token.public_id, action]),
         }
-        return vary_on_htmx(render(request, template, context))
+        return render(request, template, context)
     try:
         service(token=token, actor=access.actor, request=request_context(request))
     except DomainError as exc:
@@ -244,17 +208,9 @@ def token_action(request: AppRequest, public_id: str, action: str) -> HttpRespon
         level, text = "success", f"API token {token.name} has been {DONE[action]}."
     if action == "delete" and level == "success" and origin == "details":
         next_url = list_url if not access.sees_deleted else details_url
-    if not request.htmx:
-        getattr(messages, level)(request, text)
-        return redirect(next_url)
-    if origin == "details":
-        getattr(messages, level)(request, text)
-        return HttpResponseClientRedirect(next_url)
-    fresh = visible_tokens(access).prefetch_related("modules").filter(pk=token.pk).first()
-    response = (
-        render_row(request, access, fresh, next_url) if fresh is not None else HttpResponse("")
+    return after_change(
+        request, access, level=level, text=text, next_url=next_url, origin=origin, token=token
     )
-    return vary_on_htmx(message_event(response, level, text))
 
 
 @login_required

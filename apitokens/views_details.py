@@ -17,18 +17,19 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.vary import vary_on_headers
 
 from accounts import ratelimit
 from accounts.access import Access, mark_authenticated, recently_authenticated, require_admin
 from accounts.forms import PasswordForm
 from apitokens import services
 from apitokens.models import ApiToken
-from apitokens.views import get_token
+from apitokens.pages import get_token
+from apitokens.selectors import status_history, token_records
 from apitokens.views_wizard import mask
-from audit.models import AuditRecord
 from tokens_admin.errors import DomainError
 from tokens_admin.requests import AppRequest, request_context
-from tokens_admin.ui import no_store, vary_on_htmx
+from tokens_admin.ui import no_store
 
 # Tab key: (label, URL name).
 TABS: Final = {
@@ -37,41 +38,6 @@ TABS: Final = {
     "details": ("Details", "ui:token_details_tab"),
     "audit": ("Audit trail", "ui:token_audit"),
 }
-TAB_AUDIT_LIMIT: Final = 50
-
-
-def token_records(access: Access, token: ApiToken) -> list[AuditRecord]:
-    """This token's records, newest first (index ``audit_object_time``)."""
-    return list(
-        AuditRecord.objects.filter(object_id=token.public_id, account_id=access.account.public_id)
-        .defer("prev_hash", "hash")
-        .order_by("-timestamp", "-id")[:TAB_AUDIT_LIMIT]
-    )
-
-
-def status_history(access: Access, token: ApiToken) -> list[dict[str, Any]]:
-    records = (
-        AuditRecord.objects.filter(
-            object_id=token.public_id,
-            account_id=access.account.public_id,
-            event_key__in=[services.EVENT_CREATED, services.EVENT_STATUS_CHANGED],
-        )
-        .only("timestamp", "event_key", "actor_name", "actor_id", "documents")
-        .order_by("timestamp", "id")
-    )
-    history = []
-    for entry in records:
-        moved = entry.documents.get("status") if isinstance(entry.documents, dict) else None
-        history.append(
-            {
-                "at": entry.timestamp,
-                "from": moved.get("from") if isinstance(moved, dict) else "",
-                "to": moved.get("to") if isinstance(moved, dict) else "Active",
-                "by": entry.actor_name,
-                "by_id": entry.actor_id,
-            }
-        )
-    return history
 
 
 def _tab_context(request: HttpRequest, access: Access, token: ApiToken, tab: str) -> dict[str, Any]:
@@ -87,9 +53,9 @@ def _tab_context(request: HttpRequest, access: Access, token: ApiToken, tab: str
         "api_endpoint": request.build_absolute_uri("/public/v1"),
     }
     if tab == "details":
-        context["history"] = status_history(access, token)
+        context["history"] = status_history(token)
     if tab == "audit":
-        context["records"] = token_records(access, token)
+        context["records"] = token_records(token)
         context["audit_url"] = reverse("ui:audit") + f"?object={token.public_id}"
     return context
 
@@ -97,6 +63,7 @@ def _tab_context(request: HttpRequest, access: Access, token: ApiToken, tab: str
 def _tab_view(tab: str) -> Any:
     @login_required
     @require_GET
+    @vary_on_headers("HX-Request")
     def view(request: AppRequest, public_id: str) -> HttpResponse:
         access = require_admin(request)
         token = get_token(access, public_id)
@@ -105,7 +72,7 @@ def _tab_view(tab: str) -> Any:
             template = f"apitokens/tab_{tab}.html"
         else:
             template = "apitokens/details.html"
-        return vary_on_htmx(render(request, template, context))
+        return render(request, template, context)
 
     view.__name__ = f"token_{tab}"
     return view
@@ -129,7 +96,7 @@ def _value_response(
     else:
         full = _tab_context(request, access, token, "general") | context
         response = render(request, "apitokens/details.html", full, status=status)
-    return no_store(vary_on_htmx(response))
+    return no_store(response)
 
 
 def _too_many(
@@ -148,6 +115,7 @@ def _too_many(
 
 @login_required
 @require_http_methods(["POST"])
+@vary_on_headers("HX-Request")
 def token_reveal(request: AppRequest, public_id: str) -> HttpResponse:
     """Show (or, with ``copy=1``, copy) the value: audited, and only after a recent sign-in.
 
@@ -198,12 +166,13 @@ def token_reveal(request: AppRequest, public_id: str) -> HttpResponse:
 
 @login_required
 @require_GET
+@vary_on_headers("HX-Request")
 def token_value_hidden(request: AppRequest, public_id: str) -> HttpResponse:
     """ "Hide": the masked value again (a fragment; no secret in it)."""
     access = require_admin(request)
     token = get_token(access, public_id)
     if not request.htmx:
         raise Http404("Fragment only.")
-    return vary_on_htmx(
-        render(request, "apitokens/_value.html", {"token": token, "masked": mask(token.public_id)})
+    return render(
+        request, "apitokens/_value.html", {"token": token, "masked": mask(token.public_id)}
     )

@@ -19,17 +19,18 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
-from django_htmx.http import HttpResponseClientRedirect
+from django.views.decorators.vary import vary_on_headers
 
 from accounts.access import Access, require_admin
 from accounts.models import Module
 from apitokens import logos, services
 from apitokens.errors import AccountNotActive
-from apitokens.forms import GeneralForm, ModulesForm, account_modules
-from apitokens.views import get_token, message_event, render_row
+from apitokens.forms import GeneralForm, ModulesForm
+from apitokens.pages import after_change, get_token
+from apitokens.selectors import account_modules
 from tokens_admin.errors import DomainError, ValidationFailed
 from tokens_admin.requests import AppRequest, request_context
-from tokens_admin.ui import no_store, safe_next, vary_on_htmx
+from tokens_admin.ui import no_store, safe_next
 
 STEPS: Final = ("general", "modules", "overview")
 STEP_LABELS: Final = {"general": "General", "modules": "Modules", "overview": "Overview"}
@@ -82,11 +83,12 @@ def _render_wizard(
     template = "apitokens/wizard.html"
     if request.htmx:
         template += "#wizard"
-    return vary_on_htmx(render(request, template, context, status=status))
+    return render(request, template, context, status=status)
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@vary_on_headers("HX-Request")
 def token_add(request: AppRequest) -> HttpResponse:
     access = require_admin(request)
     if request.method == "GET":
@@ -153,8 +155,14 @@ def token_add(request: AppRequest) -> HttpResponse:
                 form.add_error(field if field in form.fields else None, problem)
         return _render_wizard(request, access, step=back, state=state, form=form, status=400)
     except AccountNotActive as exc:
-        messages.error(request, exc.message)
-        return redirect("ui:tokens")
+        return after_change(
+            request,
+            access,
+            level="error",
+            text=exc.message,
+            next_url=reverse("ui:tokens"),
+            origin="details",
+        )
     context = {
         "access": access,
         "token": created.token,
@@ -168,7 +176,7 @@ def token_add(request: AppRequest) -> HttpResponse:
     template = "apitokens/wizard.html"
     if request.htmx:
         template += "#summary"
-    return no_store(vary_on_htmx(render(request, template, context, status=201)))
+    return no_store(render(request, template, context, status=201))
 
 
 def mask(public_id: str) -> str:
@@ -178,6 +186,7 @@ def mask(public_id: str) -> str:
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@vary_on_headers("HX-Request")
 def token_edit(request: AppRequest, public_id: str) -> HttpResponse:
     """Edit dialog: General and Modules, each with its own URL (``?step=``) and "Save"."""
     access = require_admin(request)
@@ -223,22 +232,25 @@ def token_edit(request: AppRequest, public_id: str) -> HttpResponse:
                     for problem in problems:
                         form.add_error(field if field in form.fields else None, problem)
             except DomainError as exc:
-                messages.error(request, exc.message)
-                if request.htmx:
-                    return HttpResponseClientRedirect(next_url)
-                return redirect(next_url)
+                return after_change(
+                    request,
+                    access,
+                    level="error",
+                    text=exc.message,
+                    next_url=next_url,
+                    origin="details",
+                )
             else:
-                text = f"API token {updated.name} has been saved."
-                if not request.htmx or origin == "details":
-                    messages.success(request, text)
-                    if request.htmx:
-                        return HttpResponseClientRedirect(next_url)
-                    return redirect(next_url)
-                fresh = get_token(access, token.public_id)
-                response = render_row(request, access, fresh, next_url)
-                response["HX-Retarget"] = f"#token-{fresh.public_id}"
-                response["HX-Reswap"] = "outerHTML"
-                return vary_on_htmx(message_event(response, "success", text))
+                return after_change(
+                    request,
+                    access,
+                    level="success",
+                    text=f"API token {updated.name} has been saved.",
+                    next_url=next_url,
+                    origin=origin,
+                    token=updated,
+                    retarget=True,
+                )
         # 507 when the server could not store the logo (nothing to fix in the form), else 400.
         status = 507 if form.has_error("logo", code=NOT_STORED) else 400
     elif step == "general":
@@ -259,4 +271,4 @@ def token_edit(request: AppRequest, public_id: str) -> HttpResponse:
     template = "apitokens/edit.html"
     if request.htmx:
         template += "#dialog"
-    return vary_on_htmx(render(request, template, context, status=status))
+    return render(request, template, context, status=status)

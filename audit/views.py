@@ -26,11 +26,12 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.views.decorators.http import require_GET
+from django.views.decorators.vary import vary_on_headers
 
 from audit import export
 from audit.models import AuditRecord, EventType
 from tokens_admin.requests import AppRequest
-from tokens_admin.ui import query_with, search_text, vary_on_htmx
+from tokens_admin.ui import query_with, search_text
 
 PER_PAGE: Final = 25
 
@@ -127,6 +128,7 @@ def _cursor_of(entry: AuditRecord) -> str:
 
 @login_required
 @require_GET
+@vary_on_headers("HX-Request")
 def audit_list(request: AppRequest, require_admin: AccessCheck) -> HttpResponse:
     access = require_admin(request)
     filters = Filters.from_query(request)
@@ -169,11 +171,12 @@ def audit_list(request: AppRequest, require_admin: AccessCheck) -> HttpResponse:
     template = "audit/list.html"
     if request.htmx and request.headers.get("HX-Target") == "audit-table":
         template += "#table"
-    return vary_on_htmx(render(request, template, context))
+    return render(request, template, context)
 
 
 @login_required
 @require_GET
+@vary_on_headers("HX-Request")
 def audit_record(request: AppRequest, public_id: str, require_admin: AccessCheck) -> HttpResponse:
     """ "View details": the whole record, its documents as formatted JSON."""
     access = require_admin(request)
@@ -190,7 +193,7 @@ def audit_record(request: AppRequest, public_id: str, require_admin: AccessCheck
     template = "audit/record.html"
     if request.htmx:
         template += "#dialog"
-    return vary_on_htmx(render(request, template, context))
+    return render(request, template, context)
 
 
 @login_required

@@ -53,6 +53,16 @@ class Principal:
     def sees_all_accounts(self) -> bool:
         return self.is_operations and "platform-account-management" in self.module_codes
 
+    # What the token may see (``apitokens.selectors.Viewer``): every account's tokens, Deleted
+    # ones included, only with Platform Account Management.
+    @property
+    def visible_account_pk(self) -> int | None:
+        return None if self.sees_all_accounts else self.account_pk
+
+    @property
+    def sees_deleted(self) -> bool:
+        return self.sees_all_accounts
+
 
 @dataclass(frozen=True, slots=True)
 class Scope:

@@ -32,13 +32,6 @@ def no_store(response: HttpResponse) -> HttpResponse:
     return response
 
 
-def vary_on_htmx(response: HttpResponse) -> HttpResponse:
-    """A URL answers a fragment to htmx and a page otherwise: caches must tell them apart."""
-    existing = response.get("Vary")
-    response["Vary"] = f"{existing}, HX-Request" if existing else "HX-Request"
-    return response
-
-
 def query_with(request: HttpRequest, **changes: Any) -> str:
     """The current query string with some parameters changed (None removes one)."""
     params = request.GET.copy()

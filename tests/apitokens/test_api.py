@@ -492,7 +492,7 @@ def test_a_database_outage_is_a_503_problem(api, monkeypatch):
     def down(*args, **kwargs):
         raise DatabaseError("connection refused")
 
-    monkeypatch.setattr(tokens_api, "visible_tokens", down)
+    monkeypatch.setattr(tokens_api, "tokens_visible_to", down)
     response = api.get(URL)
     assert response.status_code == 503
     assert response["Content-Type"] == "application/problem+json"

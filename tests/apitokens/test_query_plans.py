@@ -1,6 +1,6 @@
 """The token lists read in index order: a page of the default order (newest first, ties by
 id) never sorts every token of the account, and a name search is counted from an index
-alone. The querysets are the product's own (the page's and the API's ``visible_tokens``).
+alone. The querysets are the product's own (``apitokens.selectors.tokens_visible_to``, for a page's and an API token's viewer).
 SQLite only: its planner does not depend on table statistics, so the plan of a small test
 table is the plan of a large one."""
 
@@ -12,7 +12,7 @@ from django.db.models import QuerySet
 
 from accounts.access import Access
 from accounts.models import Account, Role
-from apitokens import api, views
+from apitokens import api, selectors
 from apitokens.models import ApiToken
 from tests.factories import AccountFactory, TokenFactory, UserFactory
 from tokens_admin.api import Principal
@@ -35,7 +35,7 @@ def page_tokens(account: Account) -> QuerySet[ApiToken]:
         role=Role.ADMINISTRATOR,
         is_operator=False,
     )
-    return views.visible_tokens(access)
+    return selectors.tokens_visible_to(access)
 
 
 def api_tokens(account: Account) -> QuerySet[ApiToken]:
@@ -49,7 +49,7 @@ def api_tokens(account: Account) -> QuerySet[ApiToken]:
         account_type=account.type,
         load_module_codes=frozenset,
     )
-    return api.visible_tokens(principal)
+    return selectors.tokens_visible_to(principal)
 
 
 def plan(queryset: QuerySet[ApiToken]) -> str:
