@@ -22,8 +22,8 @@ from accounts import ratelimit
 from accounts.forms import PasswordForm
 from apitokens import services
 from apitokens.models import ApiToken
+from apitokens.secrets import mask
 from apitokens.views import get_token
-from apitokens.views_wizard import mask
 from audit.models import AuditRecord
 from tokens_admin.errors import DomainError
 from tokens_admin.ui import (

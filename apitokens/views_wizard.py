@@ -25,6 +25,7 @@ from accounts.models import Module
 from apitokens import logos, services
 from apitokens.errors import AccountNotActive
 from apitokens.forms import GeneralForm, ModulesForm, account_modules
+from apitokens.secrets import mask
 from apitokens.views import get_token, message_event, render_row, safe_next
 from tokens_admin.errors import DomainError, ValidationFailed
 from tokens_admin.ui import Access, is_htmx, no_store, request_context, require_admin, vary_on_htmx
@@ -167,11 +168,6 @@ def token_add(request: HttpRequest) -> HttpResponse:
     if is_htmx(request):
         template += "#summary"
     return no_store(vary_on_htmx(render(request, template, context, status=201)))
-
-
-def mask(public_id: str) -> str:
-    """What everyone sees of a value: the id part, never a character of the secret."""
-    return f"idt:{public_id}:" + "•" * 16
 
 
 @login_required
