@@ -25,7 +25,7 @@ from audit.chain import (
     verify_chain,
 )
 from audit.models import AuditChain, AuditRecord
-from audit.seeding import seed_records
+from devtools.audit_seeding import seed_records
 from tests.audit.test_verify import tamper, verify, write
 
 Hasher = Callable[[dict[str, Any]], str]
