@@ -2,10 +2,10 @@
 with production settings (``APP_ENV=production``: they are read once, at import, so they cannot
 be faithfully switched on inside the test process).
 
-``python -m tests.security.deploy_probe`` reads what to probe from ``PROBE_*`` variables (the
-ids of objects the calling test committed), walks the URL resolver, and prints one JSON
-document: for every request its persona, method, path, status, security headers and cookies.
-The test (test_deployment.py) makes the assertions. A URL pattern with a converter this file
+``python scripts/deploy_probe.py`` (run by tests/security/test_deployment.py) reads what to
+probe from ``PROBE_*`` variables (the ids of objects the calling test committed), walks the URL
+resolver, and prints one JSON document: for every request its persona, method, path, status,
+security headers and cookies. The test makes the assertions. A URL pattern with a converter this file
 cannot fill is reported as an error, so a new URL cannot slip past unprobed.
 """
 
@@ -15,6 +15,7 @@ import json
 import os
 import re
 import sys
+from pathlib import Path
 from typing import Any
 
 import django
@@ -34,7 +35,12 @@ HEADERS = (
 LEAKS = ("Traceback", "Django Version", "DEBUG = True", "Request Method:", "OperationalError")
 
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
 def main() -> None:
+    # Run as a program from scripts/: the project's packages are one directory up.
+    sys.path.insert(0, str(ROOT))
     django.setup()
     from django.db import OperationalError
     from django.http import HttpRequest, HttpResponse
@@ -182,7 +188,7 @@ def main() -> None:
     probe("admin", fresh, "POST", f"/settings/api-tokens/{fill['tkn']}/enable/")
     probe("admin", fresh, "POST", "/signout/")
     # The API: plain HTTP is refused, never redirected; HTTPS never redirects either.
-    token = {"HTTP_AUTHORIZATION": f"Bearer {os.environ['PROBE_VALUE']}"}
+    token: dict[str, Any] = {"HTTP_AUTHORIZATION": f"Bearer {os.environ['PROBE_VALUE']}"}
     for url in [*api, "/public/v1", "/public/", "/public/v2/anything"]:
         for method in ("GET", "POST"):
             probe("token", anonymous, method, url, secure=False, **token)
