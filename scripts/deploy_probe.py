@@ -42,25 +42,10 @@ def main() -> None:
     # Run as a program from scripts/: the project's packages are one directory up.
     sys.path.insert(0, str(ROOT))
     django.setup()
-    from django.db import OperationalError
-    from django.http import HttpRequest, HttpResponse
     from django.test import Client
-    from django.urls import URLPattern, URLResolver, get_resolver, path
+    from django.urls import get_resolver
 
-    from accounts.models import User
-    from tokens_admin import urls
-    from tokens_admin.ui import SESSION_ACCOUNT
-
-    def boom(request: HttpRequest) -> HttpResponse:
-        raise RuntimeError("a bug, on purpose")
-
-    def database_down(request: HttpRequest) -> HttpResponse:
-        raise OperationalError("could not connect to server")
-
-    # Before the first request builds the resolver: two views that fail, for the 500 and
-    # 503 pages as production serves them.
-    urls.urlpatterns[:0] = [path("probe/boom/", boom), path("probe/database-down/", database_down)]
-
+    _install_failing_views()
     fill = {
         "tkn": os.environ["PROBE_TOKEN"],
         "aud": os.environ["PROBE_RECORD"],
@@ -73,79 +58,133 @@ def main() -> None:
         "str:event_type_id": os.environ["PROBE_EVENT_TYPE"],
     }
     errors: list[str] = []
-
-    def concrete(route: str) -> str | None:
-        def replace(match: re.Match[str]) -> str:
-            converter, _, name = match.group(1).rpartition(":")
-            for key in (f"{converter}:{name}", converter):
-                if key in fill:
-                    return fill[key]
-            errors.append(f"no value for <{match.group(1)}> in {route!r}")
-            return "?"
-
-        return re.sub(r"<([^>]+)>", replace, route)
-
-    def walk(patterns: list[Any], prefix: str = "") -> list[str]:
-        found: list[str] = []
-        for entry in patterns:
-            route = str(entry.pattern)
-            if isinstance(entry, URLResolver):
-                found += walk(entry.url_patterns, prefix + route)
-            elif isinstance(entry, URLPattern):
-                if route.startswith("^"):  # the API's catch-all
-                    found.append("/" + prefix + "no-such-resource")
-                    continue
-                found.append("/" + (concrete(prefix + route) or ""))
-        return found
-
-    every = walk(get_resolver().url_patterns)
+    every = _walk(get_resolver().url_patterns, fill, errors)
     api = [p for p in every if p.startswith("/public/")]
     ui = [p for p in every if not p.startswith(("/public/", "/healthz", "/readyz", "/probe/"))]
-    results: list[dict[str, Any]] = []
+    prober = Prober()
+    anonymous = Client(raise_request_exception=False)
+    _probe_pages(prober, anonymous, ui, fill["tkn"])
+    _probe_api(prober, anonymous, api)
+    json.dump({"errors": errors, "ui": ui, "api": api, "results": prober.results}, sys.stdout)
+
+
+def _install_failing_views() -> None:
+    """Before the first request builds the resolver: two views that fail, for the 500 and
+    503 pages as production serves them."""
+    from django.db import OperationalError
+    from django.http import HttpRequest, HttpResponse
+    from django.urls import path
+
+    from tokens_admin import urls
+
+    def boom(request: HttpRequest) -> HttpResponse:
+        raise RuntimeError("a bug, on purpose")
+
+    def database_down(request: HttpRequest) -> HttpResponse:
+        raise OperationalError("could not connect to server")
+
+    urls.urlpatterns[:0] = [path("probe/boom/", boom), path("probe/database-down/", database_down)]
+
+
+def _concrete(route: str, fill: dict[str, str], errors: list[str]) -> str:
+    def replace(match: re.Match[str]) -> str:
+        converter, _, name = match.group(1).rpartition(":")
+        for key in (f"{converter}:{name}", converter):
+            if key in fill:
+                return fill[key]
+        errors.append(f"no value for <{match.group(1)}> in {route!r}")
+        return "?"
+
+    return re.sub(r"<([^>]+)>", replace, route)
+
+
+def _walk(
+    patterns: list[Any], fill: dict[str, str], errors: list[str], prefix: str = ""
+) -> list[str]:
+    from django.urls import URLPattern, URLResolver
+
+    found: list[str] = []
+    for entry in patterns:
+        route = str(entry.pattern)
+        if isinstance(entry, URLResolver):
+            found += _walk(entry.url_patterns, fill, errors, prefix + route)
+        elif isinstance(entry, URLPattern):
+            if route.startswith("^"):  # the API's catch-all
+                found.append("/" + prefix + "no-such-resource")
+                continue
+            found.append("/" + _concrete(prefix + route, fill, errors))
+    return found
+
+
+def _cookies(response: Any) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": morsel.key,
+            "secure": bool(morsel["secure"]),
+            "httponly": bool(morsel["httponly"]),
+            "samesite": morsel["samesite"],
+            # Django deletes a cookie with an empty value that expires at once.
+            "deleted": morsel.value == "" and str(morsel["max-age"]) == "0",
+        }
+        for morsel in response.cookies.values()
+    ]
+
+
+class Prober:
+    """Sends requests as production would receive them and keeps what each answer shows."""
+
+    def __init__(self) -> None:
+        self.results: list[dict[str, Any]] = []
 
     def probe(
-        persona: str, client: Client, method: str, url: str, secure: bool = True, **extra: Any
+        self, persona: str, client: Any, method: str, url: str, secure: bool = True, **extra: Any
     ) -> None:
         response = getattr(client, method.lower())(url, secure=secure, HTTP_HOST=HOST, **extra)
         body = b"" if response.streaming else response.content
-        results.append(
-            {
-                "persona": persona,
-                "method": method,
-                "path": url,
-                "secure": secure,
-                "htmx": "HTTP_HX_REQUEST" in extra,
-                "status": response.status_code,
-                "headers": {h: response.headers.get(h) for h in HEADERS if h in response},
-                "cookies": [
-                    {
-                        "name": morsel.key,
-                        "secure": bool(morsel["secure"]),
-                        "httponly": bool(morsel["httponly"]),
-                        "samesite": morsel["samesite"],
-                        # Django deletes a cookie with an empty value that expires at once.
-                        "deleted": morsel.value == "" and str(morsel["max-age"]) == "0",
-                    }
-                    for morsel in response.cookies.values()
-                ],
-                "leaks": [leak for leak in LEAKS if leak.encode() in body],
-            }
-        )
+        self.keep(persona, method, url, response, body, secure=secure)
+        self.results[-1]["htmx"] = "HTTP_HX_REQUEST" in extra
+        self.results[-1]["cookies"] = _cookies(response)
         if response.streaming:
             response.close()
 
-    def signed_in(email: str, account: str | None = None) -> Client:
-        client = Client(raise_request_exception=False)
-        client.force_login(User.objects.get(email=email))
-        if account:
-            session = client.session
-            session[SESSION_ACCOUNT] = account
-            session.save()
-        return client
+    def keep(
+        self, persona: str, method: str, path: str, response: Any, body: bytes, *, secure: bool
+    ) -> None:
+        self.results.append(
+            {
+                "persona": persona,
+                "method": method,
+                "path": path,
+                "secure": secure,
+                "htmx": False,
+                "status": response.status_code,
+                "headers": {h: response.headers.get(h) for h in HEADERS if h in response},
+                "cookies": [],
+                "leaks": [leak for leak in LEAKS if leak.encode() in body],
+            }
+        )
 
-    anonymous = Client(raise_request_exception=False)
-    admin = signed_in(os.environ["PROBE_ADMIN"])
-    member = signed_in(os.environ["PROBE_MEMBER"])
+
+def _user(email: str) -> Any:
+    from accounts.models import User
+
+    return User.objects.get(email=email)
+
+
+def _signed_in(email: str) -> Any:
+    from django.test import Client
+
+    client = Client(raise_request_exception=False)
+    client.force_login(_user(email))
+    return client
+
+
+def _probe_pages(prober: Prober, anonymous: Any, ui: list[str], token_id: str) -> None:
+    from django.test import Client
+
+    probe = prober.probe
+    admin = _signed_in(os.environ["PROBE_ADMIN"])
+    member = _signed_in(os.environ["PROBE_MEMBER"])
     for url in ui:
         probe("anonymous", anonymous, "GET", url)
         probe("admin", admin, "GET", url)
@@ -158,44 +197,37 @@ def main() -> None:
         probe(persona, client, "GET", "/probe/boom/")
         probe(persona, client, "GET", "/probe/database-down/")
     strict = Client(enforce_csrf_checks=True, raise_request_exception=False)
-    strict.force_login(User.objects.get(email=os.environ["PROBE_ADMIN"]))
-    probe("admin", strict, "POST", f"/settings/api-tokens/{fill['tkn']}/disable/")  # CSRF 403
+    strict.force_login(_user(os.environ["PROBE_ADMIN"]))
+    probe("admin", strict, "POST", f"/settings/api-tokens/{token_id}/disable/")  # CSRF 403
     probe("anonymous", anonymous, "POST", "/signin/", data={"email": "x"})  # 400 form
     disallowed = anonymous.get("/signin/", secure=True, HTTP_HOST="evil.example")
-    results.append(
-        {
-            "persona": "anonymous",
-            "method": "GET",
-            "path": "/signin/ (Host: evil.example)",
-            "secure": True,
-            "htmx": False,
-            "status": disallowed.status_code,
-            "headers": {h: disallowed.headers.get(h) for h in HEADERS if h in disallowed},
-            "cookies": [],
-            "leaks": [leak for leak in LEAKS if leak.encode() in disallowed.content],
-        }
+    prober.keep(
+        "anonymous",
+        "GET",
+        "/signin/ (Host: evil.example)",
+        disallowed,
+        disallowed.content,
+        secure=True,
     )
     # Responses that set cookies: the session (sign-in), CSRF, and messages (after an action).
     fresh = Client(raise_request_exception=False)
-    probe(
-        "anonymous",
-        fresh,
-        "POST",
-        "/signin/",
-        data={"email": os.environ["PROBE_ADMIN"], "password": os.environ["PROBE_PASSWORD"]},
-    )
-    probe("admin", fresh, "POST", f"/settings/api-tokens/{fill['tkn']}/disable/")
-    probe("admin", fresh, "POST", f"/settings/api-tokens/{fill['tkn']}/enable/")
+    password = os.environ["PROBE_PASSWORD"]
+    credentials = {"email": os.environ["PROBE_ADMIN"], "password": password}
+    probe("anonymous", fresh, "POST", "/signin/", data=credentials)
+    probe("admin", fresh, "POST", f"/settings/api-tokens/{token_id}/disable/")
+    probe("admin", fresh, "POST", f"/settings/api-tokens/{token_id}/enable/")
     probe("admin", fresh, "POST", "/signout/")
-    # The API: plain HTTP is refused, never redirected; HTTPS never redirects either.
+
+
+def _probe_api(prober: Prober, anonymous: Any, api: list[str]) -> None:
+    """Plain HTTP is refused, never redirected; HTTPS never redirects either."""
     token: dict[str, Any] = {"HTTP_AUTHORIZATION": f"Bearer {os.environ['PROBE_VALUE']}"}
     for url in [*api, "/public/v1", "/public/", "/public/v2/anything"]:
         for method in ("GET", "POST"):
-            probe("token", anonymous, method, url, secure=False, **token)
-        probe("token", anonymous, "GET", url, **token)
+            prober.probe("token", anonymous, method, url, secure=False, **token)
+        prober.probe("token", anonymous, "GET", url, **token)
     for url in ("/healthz", "/readyz"):
-        probe("probe", anonymous, "GET", url, secure=False)
-    json.dump({"errors": errors, "ui": ui, "api": api, "results": results}, sys.stdout)
+        prober.probe("probe", anonymous, "GET", url, secure=False)
 
 
 if __name__ == "__main__":
