@@ -160,15 +160,10 @@ def token_json(
         },
     }
     if "token" in fields:
-        full = value or (
-            services.decrypt_value(token)
-            if (reveal or settings.TOKEN_VALUE_ON_EVERY_READ)
-            else None
-        )
-        if full is not None:
-            data["token"] = full
-        else:
-            data["token"] = token_secrets.mask(services.decrypt_value(token))
+        # Decrypted only for those who see the value; the mask needs nothing but the id.
+        if value is None and (reveal or settings.TOKEN_VALUE_ON_EVERY_READ):
+            value = services.decrypt_value(token)
+        data["token"] = value if value is not None else token_secrets.mask(token.public_id)
     if "modules" in fields:
         data["modules"] = modules if modules is not None else modules_json([token.pk])[token.pk]
     if "audit" in fields:

@@ -35,7 +35,8 @@ VALUE_RE = re.compile(r"idt:(TKN-[0-9]{4}-[0-9]{4}):([A-Za-z0-9]{64})")
 VALUE_SCAN_RE = re.compile(
     r"(?<![A-Za-z0-9])idt:TKN-[0-9]{4}-[0-9]{4}:[A-Za-z0-9]{64}(?![A-Za-z0-9])"
 )
-MASK_VISIBLE = 4
+# The masked value shows the public part and then this, whatever the secret is.
+MASK_STARS = "*" * 16
 NONCE_LENGTH = 12
 
 
@@ -118,10 +119,16 @@ def verify(value: str, stored_digest: str, pepper: bytes) -> bool:
     return hmac.compare_digest(digest(value, pepper), stored_digest)
 
 
-def mask(value: str) -> str:
-    """``idt:TKN-1234-5678:abcd************…`` — enough to recognise, useless to use."""
-    head, _, secret_part = value.rpartition(":")
-    return f"{head}:{secret_part[:MASK_VISIBLE]}{'*' * (len(secret_part) - MASK_VISIBLE)}"
+def mask(token_id: str) -> str:
+    """``idt:TKN-1234-5678:****************``: what everyone sees who may not see the value.
+
+    Built from the token id alone, never from the secret: drawing it decrypts nothing, so a
+    list page costs no decryption, and it tells nothing about the secret, not even its length.
+    Not a value either (too short, and ``*`` is not base62), so no scanner mistakes it for one.
+    """
+    if not TOKEN_ID_RE.fullmatch(token_id):
+        raise ValueError("token_id must look like TKN-NNNN-NNNN")
+    return f"{PREFIX}:{token_id}:{MASK_STARS}"
 
 
 def encrypt(value: str, keys: Mapping[str, bytes], *, aad: str) -> str:

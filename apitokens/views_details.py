@@ -25,8 +25,8 @@ from accounts.forms import PasswordForm
 from apitokens import services
 from apitokens.models import ApiToken
 from apitokens.pages import get_token
+from apitokens.secrets import mask
 from apitokens.selectors import status_history, token_records
-from apitokens.views_wizard import mask
 from tokens_admin.errors import DomainError
 from tokens_admin.requests import AppRequest, request_context
 from tokens_admin.ui import no_store

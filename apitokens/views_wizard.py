@@ -27,6 +27,7 @@ from apitokens import logos, services
 from apitokens.errors import AccountNotActive
 from apitokens.forms import GeneralForm, ModulesForm
 from apitokens.pages import after_change, get_token
+from apitokens.secrets import mask
 from apitokens.selectors import account_modules
 from tokens_admin.errors import DomainError, ValidationFailed
 from tokens_admin.requests import AppRequest, request_context
@@ -177,11 +178,6 @@ def token_add(request: AppRequest) -> HttpResponse:
     if request.htmx:
         template += "#summary"
     return no_store(render(request, template, context, status=201))
-
-
-def mask(public_id: str) -> str:
-    """What everyone sees of a value: the id part, never a character of the secret."""
-    return f"idt:{public_id}:" + "•" * 16
 
 
 @login_required

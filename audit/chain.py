@@ -108,6 +108,20 @@ def record_hash(fields: dict[str, Any]) -> str:
     return keyed_hash(fields, key_id, key)
 
 
+def link(fields: dict[str, Any], head: AuditChain) -> None:
+    """Make ``fields`` (a new record's columns, ``public_id`` chosen) the next record of
+    ``head``'s chain: set its ``chain``, ``seq``, ``prev_hash`` and keyed ``hash``, and move
+    ``head`` onto it, in memory (the writer saves the head in the record's transaction).
+
+    The one implementation of "the next link": ``record()`` and ``append_many()`` use it.
+    """
+    fields["chain"] = head.key
+    fields["seq"] = head.last_seq + 1
+    fields["prev_hash"] = head.last_hash or GENESIS
+    fields["hash"] = record_hash(fields)
+    head.last_seq, head.last_hash = fields["seq"], fields["hash"]
+
+
 def key_id_of(stored: str) -> str | None:
     """The key id a stored hash names: ``PLAIN`` for plain SHA-256, None for no known scheme."""
     if _PLAIN_RE.fullmatch(stored):

@@ -6,7 +6,7 @@ Run from the repository root:
     .venv/bin/python benchmarks/audit_export_memory.py [--records 1000000] [--keep]
 
 It builds a throwaway SQLite database under /tmp (its own ``VAR_DIR`` and ``DATABASE_URL``, so
-nothing in ``var/`` is touched), migrates it, seeds it with ``audit.seeding.seed_records``,
+nothing in ``var/`` is touched), migrates it, seeds it with ``devtools.audit_seeding.seed_records``,
 then runs the export once per format in a child process and records that child's peak RSS
 (``os.wait4`` gives the resource usage of exactly one child), wall time and output size. A run
 that exports nothing gives the baseline: what Python + Django + the command cost before the
@@ -106,7 +106,7 @@ def run(records: int, *, keep: bool, result: Path) -> None:
             },
             "method": "peak RSS of the export child process from os.wait4 (ru_maxrss); "
             "wall time around the child; SQLite database under /tmp, seeded with "
-            "audit.seeding.seed_records in batches of 5000",
+            "devtools.audit_seeding.seed_records in batches of 5000",
         }
         result.parent.mkdir(parents=True, exist_ok=True)
         result.write_text(json.dumps(report, indent=2) + "\n")
@@ -146,7 +146,7 @@ def seed_here(records: int) -> None:
     import django
 
     django.setup()
-    from audit.seeding import seed_records
+    from devtools.audit_seeding import seed_records
 
     chains = [f"ACC-9000-{n:04d}" for n in range(1, CHAINS + 1)]
     started = time.perf_counter()

@@ -130,6 +130,10 @@ INSTALLED_APPS = [
     "apitokens",
     "audit",
 ]
+if not PRODUCTION:
+    # Demo and benchmark data (seed_demo, bench_seed): absent from production, so a production
+    # operator who runs them gets "Unknown command" instead of users with a published password.
+    INSTALLED_APPS.append("devtools")
 
 MIDDLEWARE = [
     # First: before SecurityMiddleware asks is_secure(), a forwarded scheme from a peer that

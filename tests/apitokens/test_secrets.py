@@ -141,12 +141,16 @@ def test_it_refuses_damaged_ciphertexts(mangle):
         s.decrypt(damaged, keys, aad="TKN-1111-2222")
 
 
-def test_masking_keeps_only_the_id_and_four_characters():
-    value = s.generate_value("TKN-1111-2222")
-    masked = s.mask(value)
-    assert masked.startswith("idt:TKN-1111-2222:" + value[18:22])
-    assert masked.endswith("*" * 60)
-    assert len(masked) == len(value)
+def test_the_mask_is_the_id_and_a_fixed_run_of_stars_whatever_the_secret():
+    assert s.mask("TKN-1111-2222") == "idt:TKN-1111-2222:" + "*" * 16
+    masked = s.mask("TKN-1111-2222")
+    assert s.parse_value(masked) is None  # never mistaken for a value
+    assert s.find_values(masked) == []
+
+
+def test_the_mask_refuses_anything_but_a_token_id():
+    with pytest.raises(ValueError, match="TKN-NNNN-NNNN"):
+        s.mask(s.generate_value("TKN-1111-2222"))
 
 
 def test_it_finds_values_in_text_and_ignores_near_misses():

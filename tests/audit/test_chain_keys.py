@@ -13,7 +13,7 @@ import pytest
 from django.conf import settings
 from django.test import override_settings
 
-from audit import recorder, triggers
+from audit import triggers
 from audit.chain import (
     GENESIS,
     HASHED_FIELDS,
@@ -25,7 +25,7 @@ from audit.chain import (
     verify_chain,
 )
 from audit.models import AuditChain, AuditRecord
-from audit.seeding import seed_records
+from devtools.audit_seeding import seed_records
 from tests.audit.test_verify import tamper, verify, write
 
 Hasher = Callable[[dict[str, Any]], str]
@@ -124,7 +124,7 @@ def test_a_hash_in_no_known_format_is_named(acme):
 
 def test_plain_records_from_before_the_key_then_keyed_ones_verify_clean(acme, monkeypatch):
     # The records an earlier release wrote: plain SHA-256, by the function it used.
-    monkeypatch.setattr(recorder, "record_hash", plain_hash)
+    monkeypatch.setattr("audit.chain.record_hash", plain_hash)
     for n in range(3):
         write(acme.public_id, f"before the upgrade {n}")
     monkeypatch.undo()
@@ -148,7 +148,7 @@ def test_a_plain_record_after_keyed_ones_is_a_break_even_from_the_app(acme, monk
     # otherwise plain SHA-256 would be a way round the key.
     write(acme.public_id)
     write(acme.public_id)
-    monkeypatch.setattr(recorder, "record_hash", plain_hash)
+    monkeypatch.setattr("audit.chain.record_hash", plain_hash)
     downgraded = write(acme.public_id)
 
     report = verify_chain(acme.public_id)

@@ -23,8 +23,8 @@ from django.utils import timezone
 from audit import export
 from audit.models import AuditRecord
 from audit.recorder import record
-from audit.seeding import seed_records
 from audit.types import Actor, ActorType, ObjectRef, RequestContext
+from devtools.audit_seeding import seed_records
 from tests.factories import TokenFactory
 
 CREATED = "platform.accounts.api_token.created"

@@ -88,7 +88,7 @@ def add_token(page: Any, tmp_path: Path, *, js: bool) -> tuple[str, str]:
     ).to_be_visible()
     value_box = page.locator("#new-token-value")
     expect(value_box).to_be_hidden()
-    expect(page.locator(".secret-new .secret-masked")).to_contain_text("••••")
+    expect(page.locator(".secret-new .secret-masked")).to_contain_text("****")
     page.locator(".secret-details > summary").click()
     expect(value_box).to_be_visible()
     value = value_box.inner_text().strip()

@@ -218,7 +218,7 @@ def test_it_finds_values_in_nested_files_and_reports_them_masked(acme, tmp_path:
     text = io.StringIO()
     with pytest.raises(CommandError, match="3 token value"):
         call_command("tokens", "scan", str(tmp_path), stdout=text)
-    assert f"settings.py:3  {live.public_id}  Active  {token_secrets.mask(live.plain_value)}" in (
+    assert f"settings.py:3  {live.public_id}  Active  {token_secrets.mask(live.public_id)}" in (
         text.getvalue()
     )
     for token in (live, off, gone):

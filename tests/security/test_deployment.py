@@ -2,7 +2,7 @@
 
 Settings are read once, at import, so production is examined in processes of its own: the
 deploy check as ``manage.py check --deploy`` and every URL of the project through
-``tests/security/deploy_probe.py`` (Django's test client in a process started with
+``scripts/deploy_probe.py`` (Django's test client in a process started with
 ``APP_ENV=production`` and the secrets set, on this test's database). Every response — pages,
 htmx fragments, redirects, the 400/403/404/500/503 pages with DEBUG off — carries HSTS, the
 strict Content-Security-Policy, ``nosniff``, ``Referrer-Policy`` and frame denial; every cookie
@@ -134,7 +134,7 @@ def report(
         "PROBE_PASSWORD": "correct horse battery staple",
     }
     result = subprocess.run(
-        [sys.executable, "-m", "tests.security.deploy_probe"],
+        [sys.executable, "scripts/deploy_probe.py"],
         cwd=ROOT,
         env=env,
         capture_output=True,

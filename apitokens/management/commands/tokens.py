@@ -335,7 +335,7 @@ class Command(ActionCommand):
                 "file": f.path,
                 "line": f.line,
                 "tokenId": f.token_id,
-                "masked": token_secrets.mask(f.value),
+                "masked": token_secrets.mask(f.token_id),
                 "status": status_of[f.value],
                 "disabled": f.token_id in disabled and status_of[f.value] != "Unknown",
             }

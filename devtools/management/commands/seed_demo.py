@@ -1,16 +1,21 @@
-"""``manage.py seed_demo``: the demo data set used by ``make run``."""
+"""``manage.py seed_demo``: the demo data set used by ``make run``.
+
+Not there in production: the ``devtools`` app is installed only outside ``APP_ENV=production``,
+so an operator who runs it there gets Django's "Unknown command: 'seed_demo'" and nothing is
+written (the demo users have a published password).
+"""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from apitokens import demo, services
+from apitokens import services
 from apitokens.models import ApiToken
 from apitokens.secrets import SecretError
+from devtools import demo
 from tokens_admin.cli import add_json_flag
 
 
@@ -26,32 +31,14 @@ class Command(BaseCommand):
             default="https://localhost:8443",
             help="where the server answers (for the banner)",
         )
-        parser.add_argument(
-            "--force",
-            action="store_true",
-            help="run even with APP_ENV=production (creates users with a published password)",
-        )
         add_json_flag(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if settings.PRODUCTION and not options["force"]:
-            raise CommandError(
-                "seed_demo creates users with a published password; refusing with "
-                "APP_ENV=production (use --force if you really mean it)"
-            )
         try:
             summary = demo.seed()
-            token = ApiToken.objects.select_related("account").get(public_id=summary.token_id)
-            # Decrypted, not revealed: a re-run must write nothing, not even an audit record.
-            # The value is printed for the local demo only (production is refused above).
-            value = services.decrypt_value(token)
         except demo.DemoMissing as exc:
             raise CommandError(str(exc)) from None
-        except SecretError:
-            raise CommandError(
-                f"the demo token {summary.token_id} cannot be decrypted with the configured "
-                "TOKEN_ENCRYPTION_KEYS (were the keys in var/dev-secrets.json replaced?)"
-            ) from None
+        value = _demo_value(summary.token_id)
         if options["json"]:
             self.stdout.write(
                 json.dumps(
@@ -81,3 +68,16 @@ class Command(BaseCommand):
             "",
         ]
         self.stdout.write("\n".join(lines))
+
+
+def _demo_value(token_id: str) -> str:
+    """The demo token's value, decrypted, not revealed: a re-run must write nothing, not even
+    an audit record. Printed for the local demo only (the command is not there in production)."""
+    token = ApiToken.objects.select_related("account").get(public_id=token_id)
+    try:
+        return services.decrypt_value(token)
+    except SecretError:
+        raise CommandError(
+            f"the demo token {token_id} cannot be decrypted with the configured "
+            "TOKEN_ENCRYPTION_KEYS (were the keys in var/dev-secrets.json replaced?)"
+        ) from None

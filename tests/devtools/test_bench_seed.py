@@ -1,5 +1,5 @@
 """``manage.py bench_seed``: a benchmark account whose tokens authenticate like real ones and
-whose audit chain verifies, refused in production, with clear errors."""
+whose audit chain verifies, with clear errors (not there in production: tests/devtools/test_app.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import sys
 import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
-from django.test import override_settings
 
 from accounts.models import Membership, Role
 from apitokens import secrets as token_secrets
@@ -79,18 +78,6 @@ def test_it_refuses_nonsense_with_one_clear_line(args: list[str], message: str) 
     with pytest.raises(CommandError, match=message):
         call_command("bench_seed", *args)
     assert not ApiToken.objects.exists()
-
-
-@pytest.mark.django_db
-def test_it_refuses_production_unless_forced() -> None:
-    with (
-        override_settings(PRODUCTION=True),
-        pytest.raises(CommandError, match="APP_ENV=production"),
-    ):
-        call_command("bench_seed", "--tokens", "1")
-    assert not ApiToken.objects.exists()
-    with override_settings(PRODUCTION=True):
-        assert seed("--tokens", "1", "--force")["tokens"] == 1
 
 
 def test_it_has_help() -> None:

@@ -5,7 +5,7 @@ right for the product, far too slow for 100,000 tokens. ``seed_tokens`` writes w
 real tokens instead — a valid value per token (format, checksum, HMAC digest, AES-GCM
 ciphertext under the newest key, exactly what ``create_token`` stores), modules the account
 has enabled — as plain rows, one transaction per batch. The audit records that go with them are
-``audit.seeding.seed_records``, chained like real ones.
+``devtools.audit_seeding.seed_records``, chained like real ones.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -24,7 +25,7 @@ from accounts.services import actor_for_user, create_account, create_user, enabl
 from apitokens import secrets as token_secrets
 from apitokens.models import ApiToken, TokenStatus
 from audit.types import Actor
-from tokens_admin.bulk import insert_rows
+from devtools.bulk import insert_rows
 
 BATCH_SIZE = 2000
 BATCH_ATTEMPTS = 5
@@ -40,6 +41,9 @@ NAMES = (
 )
 # Out of 100: Active, then Disabled, then Deleted.
 STATUS_WEIGHTS = ((TokenStatus.ACTIVE, 85), (TokenStatus.DISABLED, 10), (TokenStatus.DELETED, 5))
+STATUSES = [status for status, weight in STATUS_WEIGHTS for _ in range(weight)]
+# Tokens are created over the two years before the end of the run.
+SPAN = timedelta(days=730).total_seconds()
 TOKEN_FIELDS = (
     "public_id",
     "account",
@@ -163,41 +167,13 @@ def _insert_batch(
     end: datetime,
     rng: random.Random,
 ) -> list[tuple[str, str]]:
-    pepper = settings.TOKEN_PEPPER
-    keys = settings.TOKEN_ENCRYPTION_KEYS
-    span = timedelta(days=730).total_seconds()
-    statuses = [status for status, weight in STATUS_WEIGHTS for _ in range(weight)]
-    rows = []
+    """Tokens ``number + 1`` to ``number + size`` of the run, with their module links."""
     names = []
+    rows = []
     for offset, public_id in enumerate(_free_ids(size, rng)):
-        value = token_secrets.generate_value(public_id)
-        ciphertext = token_secrets.encrypt(value, keys, aad=public_id)
-        created = end - timedelta(seconds=rng.random() * span)
-        accessed = created + (end - created) * rng.random() if rng.randrange(3) else None
         name = f"{NAMES[(number + offset) % len(NAMES)]} {number + offset + 1:06d}"
         names.append((public_id, name))
-        rows.append(
-            (
-                public_id,
-                account.pk,
-                name,
-                "" if offset % 4 else f"Seeded for benchmarks ({name}).",
-                "",
-                statuses[rng.randrange(len(statuses))],
-                token_secrets.digest(value, pepper),
-                ciphertext,
-                token_secrets.key_id_of(ciphertext),
-                created,
-                actor.id,
-                actor.name,
-                str(actor.type),
-                created,
-                actor.id,
-                actor.name,
-                str(actor.type),
-                accessed,
-            )
-        )
+        rows.append(_token_row(account, public_id, name, offset, actor, end, rng))
     insert_rows(ApiToken, TOKEN_FIELDS, rows)
     pks = dict(
         ApiToken.objects.filter(public_id__in=[public_id for public_id, _ in names]).values_list(
@@ -212,3 +188,39 @@ def _insert_batch(
     ]
     insert_rows(through, ("apitoken", "module"), links)
     return names
+
+
+def _token_row(
+    account: Account,
+    public_id: str,
+    name: str,
+    offset: int,
+    actor: Actor,
+    end: datetime,
+    rng: random.Random,
+) -> tuple[Any, ...]:
+    """One token's columns in ``TOKEN_FIELDS`` order: what ``create_token`` would store."""
+    value = token_secrets.generate_value(public_id)
+    ciphertext = token_secrets.encrypt(value, settings.TOKEN_ENCRYPTION_KEYS, aad=public_id)
+    created = end - timedelta(seconds=rng.random() * SPAN)
+    accessed = created + (end - created) * rng.random() if rng.randrange(3) else None
+    return (
+        public_id,
+        account.pk,
+        name,
+        "" if offset % 4 else f"Seeded for benchmarks ({name}).",
+        "",
+        STATUSES[rng.randrange(len(STATUSES))],
+        token_secrets.digest(value, settings.TOKEN_PEPPER),
+        ciphertext,
+        token_secrets.key_id_of(ciphertext),
+        created,
+        actor.id,
+        actor.name,
+        str(actor.type),
+        created,
+        actor.id,
+        actor.name,
+        str(actor.type),
+        accessed,
+    )

@@ -1,4 +1,4 @@
-"""Bulk inserts without model instances, for data generation (``manage.py bench_seed``).
+"""Bulk inserts without model instances, for generated data (``manage.py bench_seed``).
 
 ``bulk_create`` builds a model instance per row and prepares every value through its field,
 which is four fifths of the time when a million audit records are seeded. Here rows are plain

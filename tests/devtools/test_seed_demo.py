@@ -3,9 +3,8 @@ from __future__ import annotations
 import io
 import json
 
-import pytest
 from django.conf import settings
-from django.core.management import CommandError, call_command
+from django.core.management import call_command
 
 from accounts.models import Account, Membership, Module, User
 from apitokens.models import ApiToken, TokenStatus
@@ -50,13 +49,6 @@ def test_it_prints_a_readable_banner(db):
     assert "idt:TKN-" in text
 
 
-def test_it_refuses_production_without_force(db, settings):
-    settings.PRODUCTION = True
-    with pytest.raises(CommandError, match="production"):
-        run()
-    assert not Account.objects.exists()
-
-
 def test_it_writes_nothing_at_all_the_second_time(db):
     run()
     counts = (Account.objects.count(), ApiToken.objects.count(), AuditRecord.objects.count())
@@ -96,9 +88,3 @@ def test_it_builds_the_demo_through_the_services(db):
         for r in history.filter(event_key__endswith="status_changed")
     }
     assert {("Active", "Disabled"), ("Disabled", "Active"), ("Disabled", "Deleted")} <= moves
-
-
-def test_it_runs_in_production_only_with_force(db, settings):
-    settings.PRODUCTION = True
-    data = json.loads(run("--force", "--json"))
-    assert data["created"] is True

@@ -1,4 +1,7 @@
-"""``manage.py bench_seed``: a large account for benchmarks and load tests, quickly."""
+"""``manage.py bench_seed``: a large account for benchmarks and load tests, quickly.
+
+Not there in production (the ``devtools`` app is installed only outside ``APP_ENV=production``).
+"""
 
 from __future__ import annotations
 
@@ -7,19 +10,18 @@ import sys
 import time
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, connection
 from django.utils import timezone
 from tqdm import tqdm
 
 from accounts.errors import AccountNotFound
-from accounts.models import Account
+from accounts.models import Account, User
 from accounts.services import get_account
-from apitokens import seeding
 from apitokens.models import ApiToken
 from audit.models import AuditRecord
-from audit.seeding import seed_records
+from devtools import token_seeding as seeding
+from devtools.audit_seeding import seed_records
 from tokens_admin.cli import add_json_flag
 
 MAX_TOKENS = 1_000_000
@@ -54,15 +56,9 @@ class Command(BaseCommand):
             help=f"audit records per transaction (default {RECORD_BATCH:,}; tokens go in "
             f"batches of {seeding.BATCH_SIZE:,})",
         )
-        parser.add_argument("--force", action="store_true", help="run even with APP_ENV=production")
         add_json_flag(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if settings.PRODUCTION and not options["force"]:
-            raise CommandError(
-                "bench_seed fills the database with synthetic tokens and audit records; refusing "
-                "with APP_ENV=production (use --force if you really mean it)"
-            )
         tokens, records = options["tokens"], options["audit_records"]
         if not 0 <= tokens <= MAX_TOKENS:
             raise CommandError(f"--tokens must be between 0 and {MAX_TOKENS:,}")
@@ -90,13 +86,7 @@ class Command(BaseCommand):
     def _seed(self, options: dict[str, Any], tokens: int, records: int) -> dict[str, Any]:
         started = time.perf_counter()
         show = not options["json"] and sys.stderr.isatty()
-        admin = None
-        if options["account"]:
-            account: Account = get_account(options["account"])
-        else:
-            name = options["name"] or f"Bench {timezone.now():%Y-%m-%d %H:%M:%S}"
-            created = seeding.create_bench_account(name=name[:200])
-            account, admin = created.account, created.admin
+        account, admin = _account(options)
         if connection.vendor == "sqlite":
             # A bigger page cache (256 MiB) for this connection only: the index pages of a
             # table growing by a million rows stay in memory instead of being re-read.
@@ -123,23 +113,7 @@ class Command(BaseCommand):
                 batch_size=options["batch_size"],
                 on_batch=lambda done: _advance(bar, done),
             )
-        if connection.vendor == "sqlite" and not connection.in_atomic_block:
-            # Leave the database file complete: the WAL of a bulk load would otherwise be
-            # copied back by whichever request next triggers a checkpoint.
-            with connection.cursor() as cursor:
-                cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        if connection.vendor == "postgresql":
-            # Autovacuum would vacuum and analyze the new rows minutes later, in the middle of
-            # whatever is measured then; until then the planner guesses (a date filter over
-            # the audit trail took 260 ms instead of 0.2 ms) and index-only scans visit the
-            # heap for every row (no visibility map yet). Do it now, as an operator would
-            # after a bulk load.
-            with connection.cursor() as cursor:
-                for model in (ApiToken, ApiToken.modules.through, AuditRecord):
-                    table = connection.ops.quote_name(model._meta.db_table)
-                    # (VACUUM cannot run inside a transaction, as in the tests; ANALYZE can.)
-                    verb = "ANALYZE" if connection.in_atomic_block else "VACUUM (ANALYZE)"
-                    cursor.execute(f"{verb} {table}")
+        _settle()
         finished = time.perf_counter()
         return {
             "account": account.public_id,
@@ -153,6 +127,36 @@ class Command(BaseCommand):
                 "total": round(finished - started, 2),
             },
         }
+
+
+def _account(options: dict[str, Any]) -> tuple[Account, User | None]:
+    """The account to fill (``--account``, else a new one) and the new one's administrator."""
+    if options["account"]:
+        return get_account(options["account"]), None
+    name = options["name"] or f"Bench {timezone.now():%Y-%m-%d %H:%M:%S}"
+    created = seeding.create_bench_account(name=name[:200])
+    return created.account, created.admin
+
+
+def _settle() -> None:
+    """After the bulk load: leave the database as an operator would."""
+    if connection.vendor == "sqlite" and not connection.in_atomic_block:
+        # Leave the database file complete: the WAL of a bulk load would otherwise be
+        # copied back by whichever request next triggers a checkpoint.
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    if connection.vendor == "postgresql":
+        # Autovacuum would vacuum and analyze the new rows minutes later, in the middle of
+        # whatever is measured then; until then the planner guesses (a date filter over
+        # the audit trail took 260 ms instead of 0.2 ms) and index-only scans visit the
+        # heap for every row (no visibility map yet). Do it now, as an operator would
+        # after a bulk load.
+        with connection.cursor() as cursor:
+            for model in (ApiToken, ApiToken.modules.through, AuditRecord):
+                table = connection.ops.quote_name(model._meta.db_table)
+                # (VACUUM cannot run inside a transaction, as in the tests; ANALYZE can.)
+                verb = "ANALYZE" if connection.in_atomic_block else "VACUUM (ANALYZE)"
+                cursor.execute(f"{verb} {table}")
 
 
 def _advance(bar: tqdm[Any], done: int) -> None:

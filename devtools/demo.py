@@ -16,7 +16,7 @@ from apitokens import services
 from apitokens.models import ApiToken, TokenStatus
 from audit.types import Actor, RequestContext
 
-# A published password for the local demo only: seed_demo refuses to run in production.
+# A published password for the local demo only: seed_demo does not exist in production.
 # (Not "tokens-admin-demo": UserAttributeSimilarityValidator refuses it for ops.admin@ and
 # vendor.admin@demo.test, and the demo goes through the same create_user as everyone.)
 DEMO_PASSWORD = "violet-harbor-demo"  # noqa: S105
@@ -94,15 +94,27 @@ def _build() -> None:
             request=DEMO_REQUEST,
         )
         accounts[spec.type] = (account, admin)
+    _build_client(*accounts[AccountType.CLIENT])
+    _build_vendor(*accounts[AccountType.VENDOR])
+    ops, olivia = accounts[AccountType.OPERATIONS]
+    _token(
+        ops,
+        actor_for_user(olivia, ops),
+        "Platform auditor",
+        "Reads every account",
+        ["platform-account-management", "access-management"],
+    )
 
-    client, clara = accounts[AccountType.CLIENT]
+
+def _build_client(client: Account, clara: User) -> None:
+    """Clara's account: a Member, and tokens whose trail shows every kind of change."""
     create_user(
         email=MEMBER_EMAIL,
         name="Max Member",
         password=DEMO_PASSWORD,
         account=client,
         role=Role.MEMBER,
-        actor=system,
+        actor=Actor.system(),
         request=DEMO_REQUEST,
     )
     actor = actor_for_user(clara, client)
@@ -132,7 +144,8 @@ def _build() -> None:
     # An administrator looked at a value once: a reveal record in the trail, as in real use.
     services.reveal_value(token=showcase, actor=actor, request=DEMO_REQUEST)
 
-    vendor, victor = accounts[AccountType.VENDOR]
+
+def _build_vendor(vendor: Account, victor: User) -> None:
     vendor_actor = actor_for_user(victor, vendor)
     _token(
         vendor,
@@ -142,15 +155,6 @@ def _build() -> None:
         ["catalog-management", "access-management"],
     )
     _token(vendor, vendor_actor, "Extension runtime", "Runs the vendor extension", ["extensions"])
-
-    ops, olivia = accounts[AccountType.OPERATIONS]
-    _token(
-        ops,
-        actor_for_user(olivia, ops),
-        "Platform auditor",
-        "Reads every account",
-        ["platform-account-management", "access-management"],
-    )
 
 
 def seed() -> DemoSummary:
@@ -177,19 +181,7 @@ def seed() -> DemoSummary:
             f"{client_admin} exists but administers no Client account; "
             "the demo data was changed by hand."
         )
-    showcase = ApiToken.objects.filter(
-        account=client, name=SHOWCASE_TOKEN, status=TokenStatus.ACTIVE
-    ).first()
-    if showcase is None:
-        showcase = (
-            ApiToken.objects.filter(account=client, status=TokenStatus.ACTIVE)
-            .order_by("pk")
-            .first()
-        )
-    if showcase is None:  # someone disabled every demo token: make a fresh one
-        showcase = services.create_token(
-            account=client, name=SHOWCASE_TOKEN, actor=Actor.system(), request=DEMO_REQUEST
-        ).token
+    showcase = _showcase(client)
     demo_accounts = Account.objects.filter(
         memberships__user__email__in=[d.admin_email for d in DEMO_ACCOUNTS],
         memberships__role=Role.ADMINISTRATOR,
@@ -208,3 +200,21 @@ def seed() -> DemoSummary:
         ],
         token_id=showcase.public_id,
     )
+
+
+def _showcase(client: Account) -> ApiToken:
+    """The demo token to print: the showcase if still Active, else any Active one, else new."""
+    showcase = ApiToken.objects.filter(
+        account=client, name=SHOWCASE_TOKEN, status=TokenStatus.ACTIVE
+    ).first()
+    if showcase is None:
+        showcase = (
+            ApiToken.objects.filter(account=client, status=TokenStatus.ACTIVE)
+            .order_by("pk")
+            .first()
+        )
+    if showcase is None:  # someone disabled every demo token: make a fresh one
+        showcase = services.create_token(
+            account=client, name=SHOWCASE_TOKEN, actor=Actor.system(), request=DEMO_REQUEST
+        ).token
+    return showcase

@@ -1,4 +1,5 @@
-"""``seed_records``: fast bulk records that are indistinguishable, to the chain, from real ones."""
+"""``seed_records``: fast bulk records that are indistinguishable, to the chain, from real ones,
+written through the product's own bulk writer (``audit.recorder.append_many``)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import transaction
 
-from audit import seeding
+from audit import recorder
 from audit.chain import PLATFORM_CHAIN, verify_chain
 from audit.models import AuditChain, AuditRecord, EventType
 from audit.recorder import record
-from audit.seeding import EVENTS, seed_records
 from audit.types import Actor, ObjectRef
+from devtools.audit_seeding import EVENTS, seed_records
 
 
 def append(account_id: str) -> AuditRecord:
@@ -83,17 +84,27 @@ def test_it_writes_nothing_for_zero_and_refuses_nonsense(acme):
 
 def test_it_redraws_a_batch_whose_random_id_collides(acme, monkeypatch):
     taken = append(acme.public_id)
-    real_build = seeding._build
-    calls = {"n": 0}
+    real_new_public_id = recorder.new_public_id
+    drawn = iter([taken.public_id])  # the unique index refuses the first batch
 
-    def colliding_once(**kwargs):
-        entry = real_build(**kwargs)
-        calls["n"] += 1
-        if calls["n"] == 1:
-            entry["public_id"] = taken.public_id  # the unique index refuses the first batch
-        return entry
+    def colliding_once(prefix: str, groups: int) -> str:
+        return next(drawn, None) or real_new_public_id(prefix, groups)
 
-    monkeypatch.setattr(seeding, "_build", colliding_once)
+    monkeypatch.setattr(recorder, "new_public_id", colliding_once)
     assert seed_records(count=3, chains=[acme.public_id]) == 3
     report = verify_chain(acme.public_id)
     assert (report.records, report.first_break) == (4, None)
+    assert AuditRecord.objects.filter(public_id=taken.public_id).count() == 1
+
+
+def test_it_goes_through_the_recorders_bulk_writer(acme, monkeypatch):
+    calls: list[int] = []
+    real = recorder.append_many
+
+    def counted(entries, **kwargs):
+        calls.append(len(entries))
+        return real(entries, **kwargs)
+
+    monkeypatch.setattr("devtools.audit_seeding.append_many", counted)
+    seed_records(count=12, chains=[acme.public_id], batch_size=5)
+    assert calls == [5, 5, 2]
