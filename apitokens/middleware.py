@@ -1,26 +1,25 @@
 """Bearer authentication for everything under ``/public/`` (SPEC section 4.1, RFC 6750).
 
 Per request: one indexed SELECT of the token (with its account) by the id inside the value,
-then a constant-time compare of HMAC digests. No cache sits in front of that SELECT, so a
-token disabled or deleted on any process stops working on the very next request. The SELECT
-is compiled by the ORM once and then run straight on the driver's cursor (``TokenLookup``):
-building a queryset costs ten times what the query itself does, and Django's cursor wrappers
-twice (see docs/performance.md and docs/decisions.md).
+through Django's cursor, then a constant-time compare of HMAC digests. No cache sits in front
+of that SELECT, so a token disabled or deleted on any process stops working on the very next
+request. Django owns the connection (``CONN_HEALTH_CHECKS``, error translation, query logging);
+lastAccessAt is written after the response, on ``request_finished`` (docs/decisions.md, issue 14).
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
+from contextvars import ContextVar
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple, cast
 
 from django.conf import settings
+from django.core.signals import request_finished
 from django.db import DatabaseError, connections, router
-from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import BooleanField, ExpressionWrapper, Q
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
@@ -31,6 +30,7 @@ from apitokens.models import ApiToken, TokenStatus
 from tokens_admin.api import Principal, request_context
 from tokens_admin.problems import api_headers, problem
 from tokens_admin.ratelimit import FailureLimiter, Verdict
+from tokens_admin.requests import ApiRequest, AppRequest
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +53,53 @@ auth_failures = FailureLimiter(
     window_seconds=settings.API_AUTH_FAILURE_WINDOW,
     suspects_only=True,
 )
+
+
+class Credential(NamedTuple):
+    """What authentication reads of a token and its account (one row, no model instance)."""
+
+    pk: int
+    public_id: str
+    name: str
+    digest: str
+    status: str
+    account_pk: int
+    account_id: str
+    account_name: str
+    account_type: str
+    account_status: str
+    # lastAccessAt is older than LAST_ACCESS_INTERVAL (or never written): the database
+    # compares, so no datetime is read back and converted on every request.
+    stale: bool
+
+
+# The lookup is written out rather than built by the ORM per request: building and compiling
+# this queryset costs 250-400 µs of CPU here, ten times the indexed SELECT (docs/performance.md).
+# tests/apitokens/test_bearer.py checks it reads what the ORM reads.
+LOOKUP_SQL = """
+    SELECT token.id, token.public_id, token.name, token.digest, token.status,
+           account.id, account.public_id, account.name, account.type, account.status,
+           (token.last_access_at IS NULL OR token.last_access_at <= %s)
+    FROM apitokens_apitoken token
+    JOIN accounts_account account ON account.id = token.account_id
+    WHERE token.public_id = %s
+"""
+
+
+def lookup_token(token_id: str, now: datetime | None = None) -> Credential | None:
+    """The token with this id and its account, or ``None``; ``stale`` is decided at ``now``."""
+    connection = connections[router.db_for_read(ApiToken)]
+    since = (now or timezone.now()) - LAST_ACCESS_INTERVAL
+    # (As the ORM passes a DateTimeField's value to this backend: SQLite stores text.)
+    params = [connection.ops.adapt_datetimefield_value(since), token_id]
+    with connection.cursor() as cursor:
+        cursor.execute(LOOKUP_SQL, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = list(row)
+    values[-1] = bool(values[-1])  # (SQLite answers the comparison with 0 or 1)
+    return Credential(*values)
 
 
 def _challenge(error: str | None = None) -> str:
@@ -79,215 +126,19 @@ def _invalid_request(request: HttpRequest, detail: str) -> HttpResponse:
     )
 
 
-class Credential(NamedTuple):
-    """What authentication reads of a token and its account (one row, no model instance)."""
-
-    pk: int
-    public_id: str
-    name: str
-    digest: str
-    status: str
-    account_pk: int
-    account_id: str
-    account_name: str
-    account_type: str
-    account_status: str
-    # lastAccessAt is older than LAST_ACCESS_INTERVAL (or never written): the database
-    # compares, so no datetime is read back and converted on every request.
-    stale: bool
-
-
-class _Compiled(NamedTuple):
-    sql: str  # in Django's ``%s`` style, for its cursor
-    native_sql: str  # in the driver's own parameter style, for the driver's cursor
-    token_param: int  # where the token id and the staleness threshold go in the parameters
-    since_param: int
-    converters: dict[int, tuple[list[Any], Any]]
-
-
-class TokenLookup:
-    """``SELECT <Credential's columns>, (last_access_at IS NULL OR last_access_at <= %s)
-    FROM token JOIN account WHERE token.public_id = %s``.
-
-    The ORM builds and compiles the query once per database alias (so it follows the models
-    and the backend); each call then only runs it and applies the backend's value converters
-    (SQLite's datetimes). Building a queryset per request cost several hundred microseconds
-    of CPU, ten times the indexed SELECT itself.
-
-    The SELECT runs on the driver's own cursor, inside Django's error translation (so a lost
-    database is a ``DatabaseError`` here too, and marks the connection for closing): Django's
-    cursor wrappers cost twice the query on every request. Whenever someone is watching the
-    queries — ``DEBUG``, ``assertNumQueries``, ``connection.execute_wrapper`` — or the
-    connection is not plainly usable (not yet open, a broken transaction), the same SQL goes
-    through Django's cursor instead, which handles all of it.
-
-    With ``CONN_HEALTH_CHECKS`` (PostgreSQL), Django checks a reused connection with a
-    ``SELECT 1`` before a request's first query; the lookup is that check instead. If it
-    fails and the connection is no longer usable, it is closed, as the check would have closed
-    it, and the SELECT runs again on a new one; if it succeeds, the check is done for the rest
-    of the request.
-    """
-
-    FIELDS = (
-        "pk",
-        "public_id",
-        "name",
-        "digest",
-        "status",
-        "account_id",
-        "account__public_id",
-        "account__name",
-        "account__type",
-        "account__status",
-        "stale",
-    )
-    _PLACEHOLDER = "TKN-0000-0000"
-    _SINCE_PLACEHOLDER = datetime(2000, 1, 1, tzinfo=UTC)
-
-    def __init__(self) -> None:
-        self._compiled: dict[str, _Compiled] = {}
-        self._thresholds: tuple[tuple[str, int], Any] | None = None
-
-    def _compile(self, alias: str) -> _Compiled:
-        query = (
-            ApiToken.objects.using(alias)
-            .annotate(
-                stale=ExpressionWrapper(
-                    Q(last_access_at__isnull=True) | Q(last_access_at__lte=self._SINCE_PLACEHOLDER),
-                    output_field=BooleanField(),
-                )
-            )
-            .filter(public_id=self._PLACEHOLDER)
-            .values_list(*self.FIELDS)[:1]
-            .query
-        )
-        compiler = query.get_compiler(using=alias)
-        sql, params = compiler.as_sql()
-        since = self._since(self._SINCE_PLACEHOLDER, connections[alias])
-        if sorted(map(str, params)) != sorted(map(str, (self._PLACEHOLDER, since))):
-            raise RuntimeError(  # pragma: no cover - a changed query shape
-                f"unexpected parameters in the token lookup: {params!r}"
-            )
-        token_param = list(params).index(self._PLACEHOLDER)
-        converters = compiler.get_converters([column for column, _, _ in compiler.select])
-        native_sql = sql
-        if connections[alias].vendor == "sqlite":
-            # What Django's SQLite cursor does to every statement, done once.
-            # (Imported here: the sqlite3 module need not exist where SQLite is not used.)
-            from django.db.backends.sqlite3.base import FORMAT_QMARK_REGEX
-
-            native_sql = FORMAT_QMARK_REGEX.sub("?", sql).replace("%%", "%")
-        return _Compiled(sql, native_sql, token_param, 1 - token_param, converters)
-
-    @staticmethod
-    def _since(moment: datetime, connection: BaseDatabaseWrapper) -> Any:
-        """``moment`` as the ORM passes a DateTimeField's value to this backend's driver."""
-        return connection.ops.adapt_datetimefield_value(moment)
-
-    def _threshold(self, connection: BaseDatabaseWrapper, now: datetime | None) -> Any:
-        """LAST_ACCESS_INTERVAL before now, adapted for the driver; computed once a second
-        (a second's lag only delays a write that happens at most once a minute anyway)."""
-        if now is not None:
-            return self._since(now - LAST_ACCESS_INTERVAL, connection)
-        second = int(time.time())
-        key = (connection.alias, second)  # (per alias: each may have its own TIME_ZONE)
-        cached = self._thresholds
-        if cached is None or cached[0] != key:
-            now = datetime.fromtimestamp(second, UTC)
-            cached = self._thresholds = (key, self._since(now - LAST_ACCESS_INTERVAL, connection))
-        return cached[1]
-
-    @staticmethod
-    def _on_driver_cursor(
-        connection: BaseDatabaseWrapper, compiled: _Compiled, params: list[Any]
-    ) -> Any:
-        connection.validate_thread_sharing()
-        with connection.wrap_database_errors:
-            cursor = (
-                connection.connection.cursor()
-                if connection.vendor == "sqlite"
-                else connection.create_cursor()
-            )
-            try:
-                cursor.execute(compiled.native_sql, params)
-                return cursor.fetchone()
-            finally:
-                cursor.close()
-
-    @staticmethod
-    def _on_django_cursor(
-        connection: BaseDatabaseWrapper, compiled: _Compiled, params: list[Any]
-    ) -> Any:
-        with connection.cursor() as cursor:
-            cursor.execute(compiled.sql, params)
-            return cursor.fetchone()
-
-    def __call__(self, token_id: str, now: datetime | None = None) -> Credential | None:
-        alias = router.db_for_read(ApiToken)
-        compiled = self._compiled.get(alias)
-        if compiled is None:
-            compiled = self._compiled[alias] = self._compile(alias)
-        connection = connections[alias]
-        params: list[Any] = [None, None]
-        params[compiled.token_param] = token_id
-        params[compiled.since_param] = self._threshold(connection, now)
-        if _plainly_usable(connection):
-            # A health check due (CONN_HEALTH_CHECKS, before a request's first query): the
-            # lookup is that check. Django would send a SELECT 1 first on every request.
-            checking = connection.health_check_enabled and not connection.health_check_done  # type: ignore[attr-defined]
-            try:
-                row = self._on_driver_cursor(connection, compiled, params)
-            except DatabaseError:
-                # Retried only when the check Django skipped would have failed: a broken
-                # connection is closed, as the check closes it, and Django's cursor opens a
-                # new one. Any other error (a timeout, a missing table) is not retried.
-                if not checking or connection.is_usable():
-                    raise
-                connection.close()
-                row = self._on_django_cursor(connection, compiled, params)
-            if checking:
-                connection.health_check_done = True  # type: ignore[attr-defined]
-        else:
-            row = self._on_django_cursor(connection, compiled, params)
-        if row is None:
-            return None
-        if compiled.converters:
-            values = list(row)
-            for position, (functions, expression) in compiled.converters.items():
-                for convert in functions:
-                    values[position] = convert(values[position], expression, connection)
-            row = values
-        return Credential._make(row)
-
-
-def _plainly_usable(connection: BaseDatabaseWrapper) -> bool:
-    """May a statement skip Django's cursor on ``connection``? Only when nothing watches the
-    queries and the connection needs nothing Django's cursor would do first (open it, refuse
-    a broken transaction; a due health check the lookup runs itself)."""
-    return (
-        connection.connection is not None
-        and not connection.execute_wrappers
-        and not connection.queries_logged
-        and not connection.needs_rollback
-    )
-
-
-lookup_token = TokenLookup()
-
-
 class BearerAuthMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def __call__(self, request: AppRequest) -> HttpResponse:
         if not request.path.startswith(API_PREFIX):
             return self.get_response(request)
         if not request.is_secure():
-            return self._plain_http(request)
+            return _plain_http(request)
         if request.path in PUBLIC_PATHS:
             return api_headers(self.get_response(request))
         try:
-            outcome = self._authenticate(request)
+            outcome = _authenticate(request)
         except DatabaseError as exc:
             logger.error("database unavailable during authentication: %s", type(exc).__name__)
             return problem(
@@ -298,103 +149,118 @@ class BearerAuthMiddleware:
             )
         if isinstance(outcome, HttpResponse):
             return outcome
-        token = outcome
         response = api_headers(self.get_response(request))
-        if token.stale:
-            # After the response is sent (Django closes the response once the server has
-            # written it), so the write adds nothing to this request's latency.
-            response._resource_closers.append(lambda: _touch(token.pk))  # type: ignore[attr-defined]
+        if outcome.stale:
+            # Written once the server has sent the response (it closes the response, which
+            # sends request_finished), so the write adds nothing to this request's latency.
+            _stale_token.set(outcome.pk)
         return response
 
-    def _plain_http(self, request: HttpRequest) -> HttpResponse:
-        """403, no redirect, no change; a valid value seen in clear text is recorded."""
-        header = request.headers.get("Authorization", "")
-        scheme, _, credentials = header.partition(" ")
-        if scheme.lower() == "bearer":
-            parsed = token_secrets.parse_value(credentials.strip())
-            if parsed is not None:
-                try:
-                    token = (
-                        ApiToken.objects.select_related("account")
-                        .filter(public_id=parsed.token_id)
-                        .first()
-                    )
-                    if token is not None and token_secrets.verify(
-                        parsed.value, token.digest, settings.TOKEN_PEPPER
-                    ):
-                        services.record_exposure(token=token, request=request_context(request))
-                except DatabaseError:
-                    logger.error("could not record a token exposure: database unavailable")
-        return problem(
-            request,
-            403,
-            "The API is only available over HTTPS.",
-            kind="https-required",
-        )
 
-    def _authenticate(self, request: HttpRequest) -> Credential | HttpResponse:
-        ip = getattr(request, "client_ip", "")
-        # (QUERY_STRING first: most calls have none, and parsing one costs more than the check.)
-        if request.META.get("QUERY_STRING") and "access_token" in request.GET:
-            return _invalid_request(
-                request, "Send the token in the Authorization header, not in the URL."
-            )
-        headers = request.META.get("HTTP_AUTHORIZATION")
-        if headers is None:
-            return _unauthorized(request, "Authentication credentials were not provided.", None)
-        # Only optional whitespace (space, tab) surrounds a header value (RFC 9110 5.5).
-        scheme, _, credentials = headers.strip(" \t").partition(" ")
-        if scheme.lower() != "bearer":
-            return _unauthorized(request, "Use the Bearer authentication scheme.", None)
-        credentials = credentials.strip(" \t")
-        # A well-formed value is one b64token; only something else needs the syntax check.
-        parsed = token_secrets.parse_value(credentials)
-        if parsed is None:
-            if not credentials:
-                return _invalid_request(request, "The Bearer credentials are empty.")
-            if not _CREDENTIALS_RE.fullmatch(credentials):
-                return _invalid_request(
-                    request, "The Authorization header must hold exactly one Bearer token."
+def _plain_http(request: HttpRequest) -> HttpResponse:
+    """403, no redirect, no change; a valid value seen in clear text is recorded."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, credentials = header.partition(" ")
+    if scheme.lower() == "bearer":
+        parsed = token_secrets.parse_value(credentials.strip())
+        if parsed is not None:
+            try:
+                token = (
+                    ApiToken.objects.select_related("account")
+                    .filter(public_id=parsed.token_id)
+                    .first()
                 )
-        if not auth_failures.unsuspected(ip):
-            verdict = auth_failures.check(ip)
-            if not verdict.allowed:
-                return _too_many(request, verdict)
-        token = lookup_token(parsed.token_id) if parsed is not None else None
-        # An unknown id is still compared, with a fixed dummy digest: it costs what a wrong
-        # secret costs, so the answer's timing does not tell which token ids exist.
-        if (
-            parsed is None
-            or not token_secrets.verify(
-                parsed.value,
-                token.digest if token is not None else NO_SUCH_DIGEST,
-                settings.TOKEN_PEPPER,
-            )
-            or token is None
-            or token.status == TokenStatus.DELETED
-        ):
-            verdict = auth_failures.fail(ip)
-            if verdict.over:
-                # Past the limit after all (another worker counted first, or this one had not
-                # yet seen the address fail): refused like any attempt over it.
-                return _too_many(request, verdict)
-            return _unauthorized(request, INVALID_TOKEN_DETAIL, "invalid_token")
-        if token.status == TokenStatus.DISABLED:
-            return _unauthorized(request, "The API token is disabled.", "invalid_token")
-        if token.account_status != AccountStatus.ACTIVE:
-            return _unauthorized(request, "The API token's account is disabled.", "invalid_token")
-        request.api_token_id = token.public_id  # type: ignore[attr-defined]
-        request.api_principal = Principal(  # type: ignore[attr-defined]
-            token_pk=token.pk,
-            token_id=token.public_id,
-            token_name=token.name,
-            account_pk=token.account_pk,
-            account_id=token.account_id,
-            account_name=token.account_name,
-            account_type=token.account_type,
-            load_module_codes=_module_codes(token.pk),
+                if token is not None and token_secrets.verify(
+                    parsed.value, token.digest, settings.TOKEN_PEPPER
+                ):
+                    services.record_exposure(token=token, request=request_context(request))
+            except DatabaseError:
+                logger.error("could not record a token exposure: database unavailable")
+    return problem(
+        request,
+        403,
+        "The API is only available over HTTPS.",
+        kind="https-required",
+    )
+
+
+def _read_credentials(request: HttpRequest) -> token_secrets.ParsedValue | HttpResponse | None:
+    """The well-formed value of the Authorization header; ``None`` for a b64token that is not
+    one of ours (refused as an invalid token), a response for everything RFC 6750 refuses."""
+    # (QUERY_STRING first: most calls have none, and parsing one costs more than the check.)
+    if request.META.get("QUERY_STRING") and "access_token" in request.GET:
+        return _invalid_request(
+            request, "Send the token in the Authorization header, not in the URL."
         )
-        return token
+    headers = request.META.get("HTTP_AUTHORIZATION")
+    if headers is None:
+        return _unauthorized(request, "Authentication credentials were not provided.", None)
+    # Only optional whitespace (space, tab) surrounds a header value (RFC 9110 5.5).
+    scheme, _, credentials = headers.strip(" \t").partition(" ")
+    if scheme.lower() != "bearer":
+        return _unauthorized(request, "Use the Bearer authentication scheme.", None)
+    credentials = credentials.strip(" \t")
+    # A well-formed value is one b64token; only something else needs the syntax check.
+    parsed = token_secrets.parse_value(credentials)
+    if parsed is None:
+        if not credentials:
+            return _invalid_request(request, "The Bearer credentials are empty.")
+        if not _CREDENTIALS_RE.fullmatch(credentials):
+            return _invalid_request(
+                request, "The Authorization header must hold exactly one Bearer token."
+            )
+    return parsed
+
+
+def _authenticate(request: AppRequest) -> Credential | HttpResponse:
+    parsed = _read_credentials(request)
+    if isinstance(parsed, HttpResponse):
+        return parsed
+    ip = request.client_ip
+    if not auth_failures.unsuspected(ip):
+        verdict = auth_failures.check(ip)
+        if not verdict.allowed:
+            return _too_many(request, verdict)
+    token = lookup_token(parsed.token_id) if parsed is not None else None
+    # An unknown id is still compared, with a fixed dummy digest: it costs what a wrong
+    # secret costs, so the answer's timing does not tell which token ids exist.
+    if (
+        parsed is None
+        or not token_secrets.verify(
+            parsed.value,
+            token.digest if token is not None else NO_SUCH_DIGEST,
+            settings.TOKEN_PEPPER,
+        )
+        or token is None
+        or token.status == TokenStatus.DELETED
+    ):
+        verdict = auth_failures.fail(ip)
+        if verdict.over:
+            # Past the limit after all (another worker counted first, or this one had not
+            # yet seen the address fail): refused like any attempt over it.
+            return _too_many(request, verdict)
+        return _unauthorized(request, INVALID_TOKEN_DETAIL, "invalid_token")
+    if token.status == TokenStatus.DISABLED:
+        return _unauthorized(request, "The API token is disabled.", "invalid_token")
+    if token.account_status != AccountStatus.ACTIVE:
+        return _unauthorized(request, "The API token's account is disabled.", "invalid_token")
+    _identify(cast(ApiRequest, request), token)
+    return token
+
+
+def _identify(request: ApiRequest, token: Credential) -> None:
+    """What the API views and the request log read of the caller."""
+    request.api_token_id = token.public_id
+    request.api_principal = Principal(
+        token_pk=token.pk,
+        token_id=token.public_id,
+        token_name=token.name,
+        account_pk=token.account_pk,
+        account_id=token.account_id,
+        account_name=token.account_name,
+        account_type=token.account_type,
+        load_module_codes=_module_codes(token.pk),
+    )
 
 
 def _too_many(request: HttpRequest, verdict: Verdict) -> HttpResponse:
@@ -414,6 +280,21 @@ def _module_codes(token_pk: int) -> Callable[[], frozenset[str]]:
         )
 
     return load
+
+
+# The token whose lastAccessAt this request found stale, written on request_finished. A context
+# variable, not a thread-local: under ASGI several requests share the thread that runs sync code.
+_stale_token: ContextVar[int | None] = ContextVar("stale_token", default=None)
+
+
+def _touch_after_response(**kwargs: Any) -> None:
+    token_pk = _stale_token.get()
+    if token_pk is not None:
+        _stale_token.set(None)
+        _touch(token_pk)
+
+
+request_finished.connect(_touch_after_response, dispatch_uid="apitokens.last_access")
 
 
 def _touch(token_pk: int) -> None:

@@ -222,6 +222,9 @@ else:
         "options",
         f"-c lock_timeout={env_int('DB_LOCK_TIMEOUT_MS', 5000, minimum=100)} -c jit=off",
     )
+    # Django checks a reused connection (SELECT 1) before each request's first query and
+    # replaces one the server has ended, so a database restart costs no client a 503. Django's
+    # psycopg pool would be the other way; psycopg_pool is not a dependency (docs/decisions.md).
     _db["CONN_HEALTH_CHECKS"] = True
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import contextvars
 import ipaddress
-from contextlib import contextmanager
+import time
 from datetime import timedelta
 from unittest import mock
 
 import pytest
 from django.core.cache import cache
-from django.db import DatabaseError, connections, transaction
+from django.db import close_old_connections, connections, transaction
 from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -19,6 +20,7 @@ from apitokens import secrets as token_secrets
 from apitokens.models import ApiToken, TokenStatus
 from apitokens.secrets import generate_value
 from audit.models import AuditRecord
+from tests.conftest import require_postgres
 from tests.factories import AccountFactory, TokenFactory
 
 URL = "/public/v1/accounts/api-tokens"
@@ -261,161 +263,93 @@ LAST_ACCESS_CASES = [
 
 
 @pytest.mark.parametrize(("ago", "stale"), LAST_ACCESS_CASES)
-def test_the_lookup_reads_the_row_on_the_drivers_cursor(robot, ago, stale):
-    # Nothing watches the queries (as in production): the SELECT runs on the driver's cursor,
-    # never through Django's, and reads what the ORM reads, staleness decided by the database.
+def test_the_lookup_reads_what_the_orm_reads(robot, ago, stale):
+    # The SQL is written out (building the queryset per request costs ten times the query):
+    # it must read what the ORM reads, staleness decided by the database.
     now = timezone.now()
     robot.last_access_at = None if ago is None else now - ago
     robot.save(update_fields=["last_access_at"])
-    wrapper = connections["default"]
-    wrapper.ensure_connection()
-    with mock.patch.object(wrapper, "cursor", side_effect=AssertionError("Django's cursor")):
-        found = middleware.lookup_token(robot.public_id, now=now)
+    found = middleware.lookup_token(robot.public_id, now=now)
     assert found == _expected_credential(robot, stale=stale)
     assert type(found.stale) is bool
     assert middleware.lookup_token("TKN-0000-0000", now=now) is None
 
 
-@pytest.mark.parametrize(("ago", "stale"), LAST_ACCESS_CASES)
-def test_the_lookup_goes_through_djangos_cursor_while_queries_are_watched(robot, ago, stale):
-    now = timezone.now()
-    robot.last_access_at = None if ago is None else now - ago
-    robot.save(update_fields=["last_access_at"])
-    wrapper = connections["default"]
-    with CaptureQueriesContext(wrapper) as queries:
-        found = middleware.lookup_token(robot.public_id, now=now)
-    assert found == _expected_credential(robot, stale=stale)
-    assert len(queries.captured_queries) == 1
-    assert robot.public_id in queries.captured_queries[0]["sql"]
-
-
-def test_the_lookup_goes_through_djangos_cursor_under_an_execute_wrapper(robot):
+def test_the_lookup_is_one_query_on_djangos_cursor(robot):
+    # Django's cursor, so query logging, assertNumQueries and execute wrappers all see it.
     seen = []
 
     def watch(execute, sql, params, many, context):
         seen.append(params)
         return execute(sql, params, many, context)
 
-    with connections["default"].execute_wrapper(watch):
+    with (
+        CaptureQueriesContext(connections["default"]) as queries,
+        connections["default"].execute_wrapper(watch),
+    ):
         assert middleware.lookup_token(robot.public_id).public_id == robot.public_id
+    assert len(queries.captured_queries) == 1
+    assert robot.public_id in queries.captured_queries[0]["sql"]
     assert len(seen) == 1
     assert robot.public_id in seen[0]
 
 
-def test_the_lookup_is_the_requests_health_check(robot):
-    # CONN_HEALTH_CHECKS (PostgreSQL): Django would send SELECT 1 before the request's first
-    # query; the lookup runs on the driver's cursor instead, and counts as the check.
-    wrapper = connections["default"]
-    wrapper.ensure_connection()
-    with (
-        mock.patch.multiple(wrapper, health_check_enabled=True, health_check_done=False),
-        mock.patch.object(wrapper, "is_usable", side_effect=AssertionError("SELECT 1")),
-    ):
-        with mock.patch.object(wrapper, "cursor", side_effect=AssertionError("Django's cursor")):
-            found = middleware.lookup_token(robot.public_id)
-        assert found.public_id == robot.public_id
-        assert wrapper.health_check_done is True
+def _end_session(pid: int) -> None:
+    """What a database restart (or an idle-session timeout) does to one connection."""
+    import psycopg
 
-
-class _BrokenConnection:
-    """A driver connection the server has dropped: every statement fails."""
-
-    def __init__(self, error: Exception) -> None:
-        self.error = error
-        self.closed = False
-
-    def cursor(self, *args, **kwargs):
-        raise self.error
-
-    def close(self) -> None:
-        self.closed = True
-
-
-@contextmanager
-def _dropped_connection(message: str):
-    """The default connection's driver connection swapped for one whose statements fail with
-    ``message``; the live one is put back unless the lookup replaced it."""
-    wrapper = connections["default"]
-    wrapper.ensure_connection()
-    live = wrapper.connection
-    broken = _BrokenConnection(wrapper.Database.OperationalError(message))
-    wrapper.connection = broken
-    try:
-        yield wrapper, broken, live
-    finally:
-        if wrapper.connection is broken:
-            wrapper.connection = live
+    database = connections["default"].settings_dict
+    with psycopg.connect(
+        dbname=database["NAME"],
+        host=database["HOST"] or None,
+        port=database["PORT"] or None,
+        user=database["USER"] or None,
+        password=database["PASSWORD"] or None,
+        autocommit=True,
+    ) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [pid])
+        for _ in range(100):
+            if not other.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [pid]).fetchone():
+                return
+            time.sleep(0.01)
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_broken_connection_found_by_the_lookup_is_replaced_and_the_lookup_runs_again():
+def test_a_request_after_the_database_dropped_the_connection_is_served_on_a_new_one(client):
+    # Django's CONN_HEALTH_CHECKS: a reused connection is checked before a request's first
+    # query and replaced when the server has ended it, so no client sees that as a 503.
+    require_postgres()
     robot = TokenFactory(account=AccountFactory(), name="Robot")
-    with (
-        _dropped_connection("server closed the connection") as (wrapper, broken, live),
-        mock.patch.multiple(wrapper, health_check_enabled=True, health_check_done=False),
-        # (What Django's SELECT 1 finds on a dropped connection.)
-        mock.patch.object(wrapper, "is_usable", return_value=False),
-    ):
-        found = middleware.lookup_token(robot.public_id)
-        assert wrapper.health_check_done is True
-    assert found.public_id == robot.public_id
-    assert broken.closed  # closed as Django's failed check closes it
-    assert wrapper.connection not in (None, broken, live)  # the retry opened a new one
-    live.close()
-
-
-@pytest.mark.parametrize(
-    ("check_done", "usable"),
-    [
-        # A timeout or a missing table is not a dropped connection.
-        pytest.param(False, {"return_value": True}, id="check-due-connection-usable"),
-        pytest.param(True, {"side_effect": AssertionError("no check due")}, id="no-check-due"),
-    ],
-)
-def test_a_failing_lookup_is_not_retried_unless_the_check_would_fail(robot, check_done, usable):
-    # The error stands (a 503), the connection is kept, and the SELECT is not sent twice.
-    with (
-        _dropped_connection("canceling statement") as (wrapper, broken, _),
-        mock.patch.multiple(wrapper, health_check_enabled=True, health_check_done=check_done),
-        mock.patch.object(wrapper, "is_usable", **usable),
-        mock.patch.object(wrapper, "cursor", side_effect=AssertionError("a retry")),
-        pytest.raises(DatabaseError),
-    ):
-        middleware.lookup_token(robot.public_id)
-    assert not broken.closed
+    wrapper = connections["default"]
+    assert wrapper.settings_dict["CONN_HEALTH_CHECKS"] is True
+    with wrapper.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+    _end_session(pid)
+    close_old_connections()  # what request_started does (the test client skips it)
+    response = call(client, f"Bearer {robot.plain_value}", path=f"{URL}/{robot.public_id}")
+    assert response.status_code == 200
+    with wrapper.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        assert cursor.fetchone() != (pid,)
 
 
 class _Undo(Exception):
     pass
 
 
-def test_a_database_error_on_the_drivers_cursor_is_a_503_and_marks_the_connection(client, robot):
-    wrapper = connections["default"]
-    wrapper.ensure_connection()
+def test_a_database_error_during_the_lookup_is_a_503(client, robot):
     table = ApiToken._meta.db_table
-
     outcome = {}
     try:
         with transaction.atomic():
-            with wrapper.cursor() as cursor:  # the table goes away, inside a savepoint
+            with connections["default"].cursor() as cursor:  # the table goes away, in a savepoint
                 cursor.execute(f'ALTER TABLE "{table}" RENAME TO "{table}_gone"')
-            wrapper.errors_occurred = False
-            try:
-                with mock.patch.object(
-                    wrapper, "cursor", side_effect=AssertionError("Django's cursor")
-                ):
-                    middleware.lookup_token(robot.public_id)
-            except DatabaseError as exc:
-                outcome["error"] = exc
-            # Django closes a connection after such an error if it is no longer usable.
-            outcome["marked"] = wrapper.errors_occurred
             outcome["response"] = call(client, f"Bearer {robot.plain_value}")
             raise _Undo
     except _Undo:
         pass
-    assert isinstance(outcome["error"], DatabaseError)
-    assert outcome["marked"] is True
-    assert outcome["response"].status_code == 503
+    assert_problem(outcome["response"], 503, None)
     assert outcome["response"]["Retry-After"]
     assert call(client, f"Bearer {robot.plain_value}").status_code == 200
 
@@ -528,17 +462,23 @@ def test_last_access_is_written_after_the_response_not_during_the_request(robot)
 
 @pytest.mark.usefixtures("_keep_the_test_connection")
 def test_requests_that_all_saw_a_stale_last_access_write_it_once(robot):
-    # Three requests on three processes authenticate before any of them finishes: each saw
-    # "never accessed" and each tries the conditional UPDATE; only the first one writes.
-    responses = [_through_the_middleware(robot.plain_value) for _ in range(3)]
-    responses[0].close()
+    # Three requests on three processes (three contexts) authenticate before any of them
+    # finishes: each saw "never accessed" and each tries the conditional UPDATE once its
+    # response is closed; only the first one writes.
+    contexts = [contextvars.copy_context() for _ in range(3)]
+    responses = [context.run(_through_the_middleware, robot.plain_value) for context in contexts]
+    with CaptureQueriesContext(connections["default"]) as queries:
+        contexts[0].run(responses[0].close)
     robot.refresh_from_db()
     first = robot.last_access_at
     assert first is not None
-    for response in responses[1:]:
-        response.close()
+    for context, response in zip(contexts[1:], responses[1:], strict=True):
+        with CaptureQueriesContext(connections["default"]) as later:
+            context.run(response.close)
+        assert [q["sql"][:6] for q in later.captured_queries] == ["UPDATE"]  # tried, no row
     robot.refresh_from_db()
     assert robot.last_access_at == first
+    assert [q["sql"][:6] for q in queries.captured_queries] == ["UPDATE"]
 
 
 def test_a_busy_token_costs_one_write_a_minute(client, robot):
