@@ -18,7 +18,7 @@ from tokens_admin.api import (
     json_response,
     query_of,
 )
-from tokens_admin.rql import Compiler, Field, Resource
+from tokens_admin.rql_django import Compiler, Field, Resource
 
 SCOPE = Scope(account_types=("Operations",))
 MODULES = Resource(

@@ -132,6 +132,29 @@ def _membership_details(
     return f"{what} ({account.public_id})."
 
 
+def _check_user_fields(*, email: str, name: str, role: str) -> None:
+    errors: dict[str, list[str]] = {}
+    try:
+        validate_email(email)
+    except DjangoValidationError:
+        errors["email"] = ["Enter a valid email address."]
+    if not name or len(name) > 200:
+        errors["name"] = ["Name must be 1-200 characters."]
+    if role not in Role.values:
+        errors["role"] = [f"Role must be one of {', '.join(Role.values)}."]
+    if errors:
+        raise ValidationFailed(errors)
+
+
+def _new_user(*, email: str, name: str, password: str | None) -> User:
+    if password is not None:
+        try:
+            validate_password(password, User(email=email, name=name))
+        except DjangoValidationError as exc:
+            raise ValidationFailed({"password": list(exc.messages)}) from None
+    return User.objects.create_user(email=email, name=name, password=password)
+
+
 def create_user(
     *,
     email: str,
@@ -146,29 +169,14 @@ def create_user(
 
     Returns the user and whether the user is new.
     """
-    errors: dict[str, list[str]] = {}
     email = email.strip().lower()
     name = name.strip()
-    try:
-        validate_email(email)
-    except DjangoValidationError:
-        errors["email"] = ["Enter a valid email address."]
-    if not name or len(name) > 200:
-        errors["name"] = ["Name must be 1-200 characters."]
-    if role not in Role.values:
-        errors["role"] = [f"Role must be one of {', '.join(Role.values)}."]
-    if errors:
-        raise ValidationFailed(errors)
+    _check_user_fields(email=email, name=name, role=role)
     with transaction.atomic():
         user = User.objects.select_for_update().filter(email=email).first()
         created = user is None
         if user is None:
-            if password is not None:
-                try:
-                    validate_password(password, User(email=email, name=name))
-                except DjangoValidationError as exc:
-                    raise ValidationFailed({"password": list(exc.messages)}) from None
-            user = User.objects.create_user(email=email, name=name, password=password)
+            user = _new_user(email=email, name=name, password=password)
         membership, new_membership = Membership.objects.get_or_create(
             user=user, account=account, defaults={"role": role}
         )

@@ -11,8 +11,8 @@ from django.http import HttpRequest, HttpResponse
 
 from accounts.errors import AccountNotFound
 from accounts.models import Account, Module
+from apitokens import rules, services
 from apitokens import secrets as token_secrets
-from apitokens import services
 from apitokens.bodies import ApiTokenCreate, ApiTokenUpdate, ModuleRef
 from apitokens.errors import TokenNotFound
 from apitokens.models import ApiToken, TokenStatus
@@ -36,7 +36,7 @@ from tokens_admin.bodies import parse_all
 from tokens_admin.errors import Conflict, DomainError, ValidationFailed
 from tokens_admin.problems import api_headers
 from tokens_admin.requests import request_context
-from tokens_admin.rql import Collection, Compiler, Field, Resource
+from tokens_admin.rql_django import Collection, Compiler, Field, Resource
 
 SCOPE = Scope(modules=("access-management", "platform-account-management"), self_param="token_id")
 DEFAULT_FIELDS = (
@@ -252,7 +252,7 @@ def _texts(body: ApiTokenUpdate, errors: dict[str, list[str]], *, creating: bool
         for field in ("name", "description", "icon")
         if field in wanted and field not in errors
     }
-    for field, messages in services.validate_fields(**texts).items():
+    for field, messages in rules.validate_fields(**texts).items():
         errors.setdefault(field, messages)
     return texts
 

@@ -1,6 +1,6 @@
 """The bodies of ``POST`` and ``PUT /public/v1/accounts/api-tokens``: their shape, declared
 once for the parser and for ``openapi.json``. The rules of a name, a description and an icon
-(required, length, characters, no token value inside) are ``services.validate_fields``'s,
+(required, length, characters, no token value inside) are ``rules.validate_fields``'s,
 which the pages and the commands share; the schema only describes them."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from typing import Annotated
 
 from pydantic import Field, StrictStr
 
-from apitokens import services
+from apitokens import rules
 from tokens_admin.bodies import Body, Reference, text
 
-# Letters and digits of any script, spaces and - . ' " ; not only spaces (services.NAME_RE).
+# Letters and digits of any script, spaces and - . ' " ; not only spaces (rules.NAME_RE).
 # Written without a lookahead (leading spaces, one non-space, then anything allowed): the same
 # language, and generators such as Schemathesis draw from it many times faster.
 NAME_PATTERN = r"^ *(?:[^\W_]|[\-.'\"])(?:[^\W_]|[ \-.'\"])*$"
@@ -20,10 +20,10 @@ ACCOUNT_ID_PATTERN = r"^ACC-[0-9]{4}-[0-9]{4}$"
 
 Name = Annotated[
     StrictStr,
-    text(documented={"pattern": NAME_PATTERN, "minLength": 1, "maxLength": services.NAME_MAX}),
+    text(documented={"pattern": NAME_PATTERN, "minLength": 1, "maxLength": rules.NAME_MAX}),
 ]
-Description = Annotated[StrictStr | None, text(documented={"maxLength": services.DESCRIPTION_MAX})]
-Icon = Annotated[StrictStr | None, text(documented={"maxLength": services.ICON_MAX})]
+Description = Annotated[StrictStr | None, text(documented={"maxLength": rules.DESCRIPTION_MAX})]
+Icon = Annotated[StrictStr | None, text(documented={"maxLength": rules.ICON_MAX})]
 
 
 class ModuleRef(Reference):

@@ -10,7 +10,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.http import QueryDict
 
 from accounts.models import Module
-from apitokens import logos, services
+from apitokens import logos, rules
 from apitokens import secrets as token_secrets
 
 
@@ -23,27 +23,27 @@ class GeneralForm(forms.Form):
     )
     name = forms.CharField(
         label="API token name",
-        max_length=services.NAME_MAX,
+        max_length=rules.NAME_MAX,
         widget=forms.TextInput(attrs={"placeholder": "Enter API token name"}),
         error_messages={"required": "API token name is required."},
     )
     description = forms.CharField(
         label="Description",
         required=False,
-        max_length=services.DESCRIPTION_MAX,
+        max_length=rules.DESCRIPTION_MAX,
         widget=forms.Textarea(attrs={"placeholder": "Enter description", "rows": 4}),
     )
 
     def clean_name(self) -> str:
         name: str = self.cleaned_data["name"].strip()
-        errors = services.validate_fields(name=name)
+        errors = rules.validate_fields(name=name)
         if errors:
             raise forms.ValidationError(errors["name"])
         return name
 
     def clean_description(self) -> str:
         description: str = self.cleaned_data["description"]
-        errors = services.validate_fields(description=description)
+        errors = rules.validate_fields(description=description)
         if errors:
             if token_secrets.contains_value(description):
                 # The form is shown again with the error: never with the value in it.

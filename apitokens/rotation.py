@@ -74,6 +74,13 @@ def rotate(
         report.rotated += len(changed)
         if on_batch is not None:
             on_batch(len(batch))
+    _record_rotation(report)
+    return report
+
+
+def _record_rotation(report: RotationReport) -> None:
+    newest = report.newest_key
+    failed = report.failed[:100]
     with transaction.atomic():
         record(
             event="platform.accounts.api_token.keys_rotated",
@@ -86,10 +93,9 @@ def rotate(
             f"({report.rotated} changed)"
             + (
                 f"; these could not be decrypted with any configured key and kept their old "
-                f"ciphertext: {', '.join(report.failed[:100])}."
-                if report.failed
+                f"ciphertext: {', '.join(failed)}."
+                if failed
                 else "; none failed."
             ),
-            documents={"rotated": report.rotated, "failed": report.failed[:100]},
+            documents={"rotated": report.rotated, "failed": failed},
         )
-    return report

@@ -26,6 +26,7 @@ from accounts.models import Module
 from apitokens import logos, services
 from apitokens.errors import AccountNotActive
 from apitokens.forms import GeneralForm, ModulesForm
+from apitokens.models import ApiToken
 from apitokens.pages import after_change, get_token
 from apitokens.secrets import mask
 from apitokens.selectors import account_modules
@@ -99,41 +100,52 @@ def token_add(request: AppRequest) -> HttpResponse:
         messages.error(request, "The form expired. Please start again.")
         return _render_wizard(request, access, step="general", state=_load_state("") or {})
     step = request.POST.get("step", "general")
-    if step not in STEPS:
-        step = "general"
     nav = request.POST.get("nav", "next")
-    available = account_modules(access.account)
-
-    if step == "general":
-        general = GeneralForm(request.POST, request.FILES)
-        if not general.is_valid():
-            return _render_wizard(request, access, step=step, state=state, form=general, status=400)
-        state["name"] = general.cleaned_data["name"]
-        state["description"] = general.cleaned_data["description"]
-        if general.cleaned_data["logo"] is not None:
-            data, extension = general.cleaned_data["logo"]
-            try:
-                state["icon"] = logos.store(data, extension, account_id=access.account.public_id)
-            except logos.LogoNotStored as exc:
-                general.add_error("logo", forms.ValidationError(str(exc), code=NOT_STORED))
-                return _render_wizard(
-                    request, access, step=step, state=state, form=general, status=507
-                )
-        elif request.POST.get("remove_logo"):
-            state["icon"] = ""
-        return _render_wizard(request, access, step="modules", state=state)
-
     if step == "modules":
-        chosen = ModulesForm(request.POST, available=available)
-        if not chosen.is_valid():
-            return _render_wizard(request, access, step=step, state=state, form=chosen, status=400)
-        state["modules"] = [m.public_id for m in chosen.chosen()]
-        following = "general" if nav == "back" else "overview"
-        return _render_wizard(request, access, step=following, state=state)
-
-    # Overview
-    if nav == "back":
+        return _modules_step(request, access, state, nav)
+    if step == "overview" and nav == "back":
         return _render_wizard(request, access, step="modules", state=state)
+    if step == "overview":
+        return _create(request, access, state)
+    return _general_step(request, access, state)
+
+
+def _general_step(request: AppRequest, access: Access, state: dict[str, Any]) -> HttpResponse:
+    general = GeneralForm(request.POST, request.FILES)
+    if not general.is_valid():
+        return _render_wizard(
+            request, access, step="general", state=state, form=general, status=400
+        )
+    state["name"] = general.cleaned_data["name"]
+    state["description"] = general.cleaned_data["description"]
+    if general.cleaned_data["logo"] is not None:
+        data, extension = general.cleaned_data["logo"]
+        try:
+            state["icon"] = logos.store(data, extension, account_id=access.account.public_id)
+        except logos.LogoNotStored as exc:
+            general.add_error("logo", forms.ValidationError(str(exc), code=NOT_STORED))
+            return _render_wizard(
+                request, access, step="general", state=state, form=general, status=507
+            )
+    elif request.POST.get("remove_logo"):
+        state["icon"] = ""
+    return _render_wizard(request, access, step="modules", state=state)
+
+
+def _modules_step(
+    request: AppRequest, access: Access, state: dict[str, Any], nav: str
+) -> HttpResponse:
+    chosen = ModulesForm(request.POST, available=account_modules(access.account))
+    if not chosen.is_valid():
+        return _render_wizard(request, access, step="modules", state=state, form=chosen, status=400)
+    state["modules"] = [m.public_id for m in chosen.chosen()]
+    following = "general" if nav == "back" else "overview"
+    return _render_wizard(request, access, step=following, state=state)
+
+
+def _create(request: AppRequest, access: Access, state: dict[str, Any]) -> HttpResponse:
+    """The Overview's "Add": the token, then the Summary with its value (shown once)."""
+    available = account_modules(access.account)
     try:
         created = services.create_token(
             account=access.account,
@@ -145,16 +157,7 @@ def token_add(request: AppRequest) -> HttpResponse:
             request=request_context(request),
         )
     except ValidationFailed as exc:
-        back = "modules" if "modules" in exc.errors and "name" not in exc.errors else "general"
-        form: Any
-        if back == "general":
-            form = GeneralForm(initial={"name": state["name"], "description": state["description"]})
-        else:
-            form = ModulesForm(initial={"modules": state["modules"]}, available=available)
-        for field, problems in exc.errors.items():
-            for problem in problems:
-                form.add_error(field if field in form.fields else None, problem)
-        return _render_wizard(request, access, step=back, state=state, form=form, status=400)
+        return _back_to_the_field(request, access, state, available, exc)
     except AccountNotActive as exc:
         return after_change(
             request,
@@ -180,6 +183,69 @@ def token_add(request: AppRequest) -> HttpResponse:
     return no_store(render(request, template, context, status=201))
 
 
+def _back_to_the_field(
+    request: AppRequest,
+    access: Access,
+    state: dict[str, Any],
+    available: list[Module],
+    exc: ValidationFailed,
+) -> HttpResponse:
+    """A create refused at the last step goes back to the step of the field at fault."""
+    back = "modules" if "modules" in exc.errors and "name" not in exc.errors else "general"
+    form: Any
+    if back == "general":
+        form = GeneralForm(initial={"name": state["name"], "description": state["description"]})
+    else:
+        form = ModulesForm(initial={"modules": state["modules"]}, available=available)
+    for field, problems in exc.errors.items():
+        for problem in problems:
+            form.add_error(field if field in form.fields else None, problem)
+    return _render_wizard(request, access, step=back, state=state, form=form, status=400)
+
+
+def _edit_form(token: ApiToken, step: str, available: list[Module]) -> Any:
+    """The Edit dialog's tab, filled with what the token has now."""
+    if step == "general":
+        return GeneralForm(initial={"name": token.name, "description": token.description})
+    return ModulesForm(
+        initial={"modules": [m.public_id for m in token.modules.all()]}, available=available
+    )
+
+
+def _save_edit(
+    request: AppRequest, access: Access, token: ApiToken, form: Any, *, step: str
+) -> tuple[str, str] | None:
+    """Apply a valid Edit form: ``(level, message)`` when done or refused as a whole, ``None``
+    when the form got field errors to show again."""
+    changes: dict[str, Any] = {}
+    if step == "general":
+        changes["name"] = form.cleaned_data["name"]
+        changes["description"] = form.cleaned_data["description"]
+        if form.cleaned_data["logo"] is None and request.POST.get("remove_logo"):
+            changes["icon"] = ""
+    else:
+        changes["modules"] = form.chosen()
+    try:
+        if step == "general" and form.cleaned_data["logo"] is not None:
+            changes["icon"] = logos.store(
+                *form.cleaned_data["logo"], account_id=access.account.public_id
+            )
+        updated = services.update_token(
+            token=token, actor=access.actor, request=request_context(request), **changes
+        )
+    except logos.LogoNotStored as exc:
+        form.add_error("logo", forms.ValidationError(str(exc), code=NOT_STORED))
+    except ValidationFailed as exc:
+        for field, problems in exc.errors.items():
+            for problem in problems:
+                form.add_error(field if field in form.fields else None, problem)
+    except DomainError as exc:
+        return "error", exc.message
+    else:
+        return "success", f"API token {updated.name} has been saved."
+    return None
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 @vary_on_headers("HX-Request")
@@ -200,61 +266,28 @@ def token_edit(request: AppRequest, public_id: str) -> HttpResponse:
     form: Any
     status = 200
     if request.method == "POST":
-        if step == "general":
-            form = GeneralForm(request.POST, request.FILES)
-        else:
-            form = ModulesForm(request.POST, available=available)
+        form = (
+            GeneralForm(request.POST, request.FILES)
+            if step == "general"
+            else ModulesForm(request.POST, available=available)
+        )
         if form.is_valid():
-            changes: dict[str, Any] = {}
-            if step == "general":
-                changes["name"] = form.cleaned_data["name"]
-                changes["description"] = form.cleaned_data["description"]
-                if form.cleaned_data["logo"] is None and request.POST.get("remove_logo"):
-                    changes["icon"] = ""
-            else:
-                changes["modules"] = form.chosen()
-            try:
-                if step == "general" and form.cleaned_data["logo"] is not None:
-                    changes["icon"] = logos.store(
-                        *form.cleaned_data["logo"], account_id=access.account.public_id
-                    )
-                updated = services.update_token(
-                    token=token, actor=access.actor, request=request_context(request), **changes
-                )
-            except logos.LogoNotStored as exc:
-                form.add_error("logo", forms.ValidationError(str(exc), code=NOT_STORED))
-            except ValidationFailed as exc:
-                for field, problems in exc.errors.items():
-                    for problem in problems:
-                        form.add_error(field if field in form.fields else None, problem)
-            except DomainError as exc:
+            saved = _save_edit(request, access, token, form, step=step)
+            if saved is not None:
                 return after_change(
                     request,
                     access,
-                    level="error",
-                    text=exc.message,
                     next_url=next_url,
-                    origin="details",
-                )
-            else:
-                return after_change(
-                    request,
-                    access,
-                    level="success",
-                    text=f"API token {updated.name} has been saved.",
-                    next_url=next_url,
-                    origin=origin,
-                    token=updated,
+                    origin=origin if saved[0] == "success" else "details",
+                    token=token,
                     retarget=True,
+                    level=saved[0],
+                    text=saved[1],
                 )
         # 507 when the server could not store the logo (nothing to fix in the form), else 400.
         status = 507 if form.has_error("logo", code=NOT_STORED) else 400
-    elif step == "general":
-        form = GeneralForm(initial={"name": token.name, "description": token.description})
     else:
-        form = ModulesForm(
-            initial={"modules": [m.public_id for m in token.modules.all()]}, available=available
-        )
+        form = _edit_form(token, step, available)
     context = {
         "access": access,
         "token": token,

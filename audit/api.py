@@ -31,7 +31,7 @@ from tokens_admin.api import (
 from tokens_admin.bodies import parse
 from tokens_admin.errors import NotFound, ValidationFailed
 from tokens_admin.requests import request_context
-from tokens_admin.rql import Compiler, Field, Resource
+from tokens_admin.rql_django import Compiler, Field, Resource
 
 WRITERS = Scope(account_types=("Vendor", "Operations"))
 

@@ -159,7 +159,7 @@ def test_the_known_apps_and_the_toolkit_are_all_walked():
             "audit/views.py",
             "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import apitokens\n",
         ),
-        ("accounts/services.py", "from apitokens.services import remove_account_modules\n"),
+        ("accounts/services.py", "from apitokens.module_removal import remove_account_modules\n"),
         ("accounts/views.py", "from tokens_admin import urls\n"),
         ("apitokens/views.py", "from devtools import anything\n"),
         ("tokens_admin/urls.py", "import devtools.seeding\n"),

@@ -301,6 +301,32 @@ def handlers_of(view: EndpointView) -> Mapping[str, Handler]:
     return _HANDLERS[view]
 
 
+def _answer(
+    handler: Handler, request: ApiRequest, principal: Principal, kwargs: dict[str, Any]
+) -> HttpResponse:
+    """The handler's response, or the problem response for the error it raised."""
+    try:
+        return handler(request, principal, **kwargs)
+    except BodyError as exc:
+        return problem(request, exc.status, exc.detail)
+    except RQLError as exc:
+        return problem(request, 400, f"Invalid query: {exc}", kind="invalid-query")
+    except ValidationFailed as exc:
+        detail = exc.message if exc.status != 400 else "One or more fields are invalid."
+        return problem(request, exc.status, detail, errors=exc.errors)
+    except DomainError as exc:
+        # NotFound 404, Conflict 409, an invalid transition 400 (see each error's status).
+        return problem(request, exc.status, exc.message)
+    except DatabaseError as exc:
+        logger.error("database error in API request: %s", type(exc).__name__)
+        return problem(
+            request,
+            503,
+            "The service is temporarily unavailable. Try again shortly.",
+            headers={"Retry-After": "5"},
+        )
+
+
 def endpoint(
     scope: Scope | None = None, *, write_scope: Scope | None = None, **handlers: Handler
 ) -> EndpointView:
@@ -337,26 +363,7 @@ def endpoint(
                 kind="insufficient-scope",
                 headers={"WWW-Authenticate": 'Bearer realm="api", error="insufficient_scope"'},
             )
-        try:
-            return handler(request, principal, **kwargs)
-        except BodyError as exc:
-            return problem(request, exc.status, exc.detail)
-        except RQLError as exc:
-            return problem(request, 400, f"Invalid query: {exc}", kind="invalid-query")
-        except ValidationFailed as exc:
-            detail = exc.message if exc.status != 400 else "One or more fields are invalid."
-            return problem(request, exc.status, detail, errors=exc.errors)
-        except DomainError as exc:
-            # NotFound 404, Conflict 409, an invalid transition 400 (see each error's status).
-            return problem(request, exc.status, exc.message)
-        except DatabaseError as exc:
-            logger.error("database error in API request: %s", type(exc).__name__)
-            return problem(
-                request,
-                503,
-                "The service is temporarily unavailable. Try again shortly.",
-                headers={"Retry-After": "5"},
-            )
+        return _answer(handler, request, principal, kwargs)
 
     wraps(next(iter(handlers.values())))(view)
     _HANDLERS[view] = dict(handlers)

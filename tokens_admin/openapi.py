@@ -19,7 +19,7 @@ from django.http import HttpRequest, HttpResponse
 from tokens_admin.api import Projection, json_response
 from tokens_admin.bodies import JSON_WITHOUT_NUL
 from tokens_admin.problems import problem
-from tokens_admin.rql import Resource
+from tokens_admin.rql_django import Resource
 
 REF = "#/components/schemas/"
 STRING: dict[str, Any] = {"type": "string"}

@@ -1,4 +1,4 @@
-"""RQL as the platform speaks it (SPEC section 4.3): parsing and compiling to Django queries.
+"""RQL as the platform speaks it (SPEC section 4.3): parsing (``rql_django`` compiles it).
 
 Grammar of one filter term (the query string holds several, joined by ``&``)::
 
@@ -18,14 +18,8 @@ work is done. Errors say what is wrong and where.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time
-from typing import Any
 from urllib.parse import unquote
-
-from django.db.models import Exists, Q, QuerySet
-from django.utils.dateparse import parse_date, parse_datetime
 
 MAX_QUERY_LENGTH = 4096
 MAX_DEPTH = 16
@@ -212,277 +206,65 @@ def parse_query_string(raw: str) -> Query:
         raise RQLError(f"query string longer than {MAX_QUERY_LENGTH} characters")
     query = Query()
     for position, part in _split_top_level(raw):
-        try:
-            text = unquote(part, errors="strict")
-        except UnicodeDecodeError:
-            raise RQLError(f"query part at position {position + 1} is not valid UTF-8") from None
-        if "\x00" in text:
-            # No stored text holds one (PostgreSQL cannot), and the driver would refuse it.
-            raise RQLError(f"query part at position {position + 1} contains a NUL character")
-        if text.endswith("=") and "(" in text:
-            # HTTP libraries that re-encode a query (httpx) turn a bare term such as
-            # render() into "render%28%29=": the same term with an empty value.
-            text = text[:-1]
+        text = _decoded(part, position)
         if text == "render()":
             query.render = True
             continue
         key, sep, value = text.partition("=")
         if sep and _NAME_RE.fullmatch(key.split(".")[0]) and "(" not in key:
-            if key in ("limit",):
-                query.limit = min(_non_negative("limit", value), MAX_LIMIT)
-            elif key == "offset":
-                query.offset = _non_negative("offset", value)
-            elif key in ("order", "ordering"):
-                query.order.extend(_signed_list("order", value))
-            elif key == "select":
-                # mpt-api-client 5.4 (and so mpt-cli 6) sends "?select=" on every get():
-                # an empty select means no projection, not a malformed one.
-                if value:
-                    query.select.extend(_signed_list("select", value))
-            else:
-                # Shortcut: status=Active means eq(status,Active).
-                query.filters.append(Term("eq", (Value(key), Value(value)), position=position + 1))
-            continue
-        term = parse_term(text, position)
-        if term.name in ("select", "order", "ordering"):
-            target = query.select if term.name == "select" else query.order
-            for arg in term.args:
-                if not isinstance(arg, Value):
-                    raise RQLError(f"{term.name}() takes field names only")
-                target.append(arg.text)
-        elif term.name == "limit":
-            values = [a.text for a in term.args if isinstance(a, Value)]
-            if not 1 <= len(values) <= 2 or len(values) != len(term.args):
-                raise RQLError("limit() takes a limit and an optional offset")
-            query.limit = min(_non_negative("limit", values[0]), MAX_LIMIT)
-            if len(values) == 2:
-                query.offset = _non_negative("offset", values[1])
+            _add_parameter(query, key, value, position)
         else:
-            query.filters.append(term)
+            _add_term(query, parse_term(text, position))
     return query
 
 
-# --- Compiling to Django ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Field:
-    """A filterable/sortable field of a resource.
-
-    ``lookup`` is the ORM path. ``relation`` makes the field live on a related many-to-many
-    model: then filters become an ``Exists`` subquery (no duplicate rows, no DISTINCT).
-    """
-
-    lookup: str
-    kind: str = "str"  # str | datetime | int | choice
-    choices: tuple[str, ...] = ()
-    sortable: bool = True
-    filterable: bool = True
-    relation: Callable[[Q], Q] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Collection:
-    """A to-many relation that ``any()``/``all()`` can test: ``exists`` turns a condition on
-    the members (written against ``resource``'s fields) into an ``Exists`` on the parent."""
-
-    resource: Resource
-    exists: Callable[[Q], Exists]
-
-
-@dataclass(frozen=True, slots=True)
-class Resource:
-    name: str
-    fields: Mapping[str, Field]
-    collections: Mapping[str, Collection] = field(default_factory=dict)
-    # Custom filters answered by code rather than a column (eq(token,'…') by digest).
-    special: Mapping[str, Callable[[str, str], Q]] = field(default_factory=dict)
-
-
-def _scalar(node: Node, context: str) -> Value | str:
-    if isinstance(node, Value):
-        return node
-    if isinstance(node, Term) and node.name in VALUE_TERMS and not node.args:
-        return node.name
-    raise RQLError(f"{context} expects a single value")
-
-
-def _convert(spec: Field, name: str, text: str) -> Any:
-    if spec.kind == "datetime":
-        wrong = RQLError(f"{name} expects an ISO-8601 date or date-time, got {text!r}")
-        try:
-            # Both return None for what does not look like a date, and raise ValueError for
-            # what looks like one but does not exist (2026-02-30, 25:00).
-            parsed = parse_datetime(text)
-            day = parse_date(text) if parsed is None else None
-        except ValueError:
-            raise wrong from None
-        if parsed is None:
-            if day is None:
-                raise wrong
-            parsed = datetime.combine(day, time.min)
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        try:
-            return parsed.astimezone(UTC)
-        except OverflowError:
-            raise RQLError(f"{name}: {text!r} is out of range once converted to UTC") from None
-    if spec.kind == "int":
-        if not re.fullmatch(r"-?\d{1,18}", text):
-            raise RQLError(f"{name} expects a whole number, got {text!r}")
-        return int(text)
-    if spec.kind == "choice" and text not in spec.choices:
-        raise RQLError(f"{name} must be one of {', '.join(spec.choices)}, got {text!r}")
+def _decoded(part: str, position: int) -> str:
+    try:
+        text = unquote(part, errors="strict")
+    except UnicodeDecodeError:
+        raise RQLError(f"query part at position {position + 1} is not valid UTF-8") from None
+    if "\x00" in text:
+        # No stored text holds one (PostgreSQL cannot), and the driver would refuse it.
+        raise RQLError(f"query part at position {position + 1} contains a NUL character")
+    if text.endswith("=") and "(" in text:
+        # HTTP libraries that re-encode a query (httpx) turn a bare term such as
+        # render() into "render%28%29=": the same term with an empty value.
+        text = text[:-1]
     return text
 
 
-def _like_q(lookup: str, pattern: str, insensitive: bool) -> Q:
-    prefix = "i" if insensitive else ""
-    stripped = pattern.strip("*")
-    if "*" not in stripped:
-        if pattern.startswith("*") and pattern.endswith("*") and len(pattern) > 1:
-            return Q(**{f"{lookup}__{prefix}contains": stripped})
-        if pattern.endswith("*"):
-            return Q(**{f"{lookup}__{prefix}startswith": stripped})
-        if pattern.startswith("*"):
-            return Q(**{f"{lookup}__{prefix}endswith": stripped})
-        return Q(**{f"{lookup}__{prefix}exact": pattern}) if insensitive else Q(**{lookup: pattern})
-    regex = "^" + ".*".join(re.escape(part) for part in pattern.split("*")) + "$"
-    return Q(**{f"{lookup}__{prefix}regex": regex})
+def _add_parameter(query: Query, key: str, value: str, position: int) -> None:
+    """``key=value``: a paging or projection parameter, or the ``eq`` shortcut."""
+    if key == "limit":
+        query.limit = min(_non_negative("limit", value), MAX_LIMIT)
+    elif key == "offset":
+        query.offset = _non_negative("offset", value)
+    elif key in ("order", "ordering"):
+        query.order.extend(_signed_list("order", value))
+    elif key == "select":
+        # mpt-api-client 5.4 (and so mpt-cli 6) sends "?select=" on every get():
+        # an empty select means no projection, not a malformed one.
+        if value:
+            query.select.extend(_signed_list("select", value))
+    else:
+        # Shortcut: status=Active means eq(status,Active).
+        query.filters.append(Term("eq", (Value(key), Value(value)), position=position + 1))
 
 
-class Compiler:
-    def __init__(self, resource: Resource) -> None:
-        self.resource = resource
-
-    def field(self, name: str, *, for_sort: bool = False) -> Field:
-        spec = self.resource.fields.get(name)
-        if (
-            spec is None
-            or (for_sort and not spec.sortable)
-            or (not for_sort and not spec.filterable)
-        ):
-            what = "sort by" if for_sort else "filter on"
-            allowed = sorted(
-                n
-                for n, f in self.resource.fields.items()
-                if (f.sortable if for_sort else f.filterable)
-            )
-            raise RQLError(
-                f"cannot {what} {name!r} on {self.resource.name}; allowed: {', '.join(allowed)}"
-            )
-        return spec
-
-    def compile(self, term: Term) -> Q:
-        name = term.name
-        if name == "and" or name == "or":
-            if not term.args:
-                raise RQLError(f"{name}() needs at least one term")
-            parts = [self.compile(self._term(arg, name)) for arg in term.args]
-            combined = parts[0]
-            for part in parts[1:]:
-                combined = combined & part if name == "and" else combined | part
-            return combined
-        if name == "not":
-            if len(term.args) != 1:
-                raise RQLError("not() takes exactly one term")
-            return ~self.compile(self._term(term.args[0], "not"))
-        if name in QUANTIFIERS:
-            return self._quantifier(term)
-        if name in COMPARISONS | SEARCHES | LISTS:
-            return self._comparison(term)
-        raise RQLError(f"unknown operator {name!r} at position {term.position}")
-
-    def _term(self, node: Node, context: str) -> Term:
-        if not isinstance(node, Term):
-            raise RQLError(f"{context}() takes terms such as eq(field,value)")
-        return node
-
-    def _prop(self, term: Term) -> str:
-        if len(term.args) != 2:
-            raise RQLError(f"{term.name}() takes a field and a value, at position {term.position}")
-        prop = term.args[0]
-        if not isinstance(prop, Value) or prop.quoted:
-            raise RQLError(f"{term.name}() needs a field name first, at position {term.position}")
-        return prop.text
-
-    def _comparison(self, term: Term) -> Q:
-        name = self._prop(term)
-        if name in self.resource.special and term.name == "eq":
-            value = _scalar(term.args[1], "eq()")
-            if not isinstance(value, Value):
-                raise RQLError(f"eq({name},…) expects a value")
-            return self.resource.special[name](name, value.text)
-        spec = self.field(name)
-        lookup = spec.lookup
-        if term.name in LISTS:
-            group = term.args[1]
-            items = group.items if isinstance(group, Group) else (group,)
-            values = []
-            for item in items:
-                scalar = _scalar(item, f"{term.name}()")
-                if not isinstance(scalar, Value):
-                    raise RQLError(f"{term.name}() takes plain values")
-                values.append(_convert(spec, name, scalar.text))
-            q = Q(**{f"{lookup}__in": values})
-            q = q if term.name == "in" else ~q
-            return self._wrap(spec, q)
-        value = _scalar(term.args[1], f"{term.name}()")
-        if term.name in SEARCHES:
-            if not isinstance(value, Value) or spec.kind not in ("str", "choice"):
-                raise RQLError(f"{term.name}() works on text fields with a pattern")
-            return self._wrap(spec, _like_q(lookup, value.text, term.name == "ilike"))
-        if value == "null":
-            if term.name not in ("eq", "ne"):
-                raise RQLError("null() can only be compared with eq() or ne()")
-            q = Q(**{f"{lookup}__isnull": True})
-            return self._wrap(spec, q if term.name == "eq" else ~q)
-        if value == "empty":
-            if term.name not in ("eq", "ne"):
-                raise RQLError("empty() can only be compared with eq() or ne()")
-            if spec.kind not in ("str", "choice"):
-                raise RQLError(f"empty() applies to text fields; {name} is a {spec.kind}")
-            q = Q(**{lookup: ""})
-            return self._wrap(spec, q if term.name == "eq" else ~q)
-        assert isinstance(value, Value)
-        converted = _convert(spec, name, value.text)
-        if term.name == "eq":
-            return self._wrap(spec, Q(**{lookup: converted}))
-        if term.name == "ne":
-            return self._wrap(spec, ~Q(**{lookup: converted}))
-        suffix = {"gt": "gt", "ge": "gte", "lt": "lt", "le": "lte"}[term.name]
-        return self._wrap(spec, Q(**{f"{lookup}__{suffix}": converted}))
-
-    def _wrap(self, spec: Field, q: Q) -> Q:
-        return spec.relation(q) if spec.relation is not None else q
-
-    def _quantifier(self, term: Term) -> Q:
-        if len(term.args) != 2:
-            raise RQLError(f"{term.name}() takes a collection and a term")
-        prop = term.args[0]
-        if not isinstance(prop, Value) or prop.text not in self.resource.collections:
-            allowed = ", ".join(sorted(self.resource.collections)) or "none"
-            raise RQLError(f"{term.name}() works on collections: {allowed}")
-        inner_term = self._term(term.args[1], term.name)
-        collection = self.resource.collections[prop.text]
-        inner = Compiler(collection.resource).compile(inner_term)
-        if term.name == "any":
-            return Q(collection.exists(inner))
-        # all(): no member fails the condition.
-        return ~Q(collection.exists(~inner))
-
-    def order_by(self, order: Sequence[str], default: Sequence[str]) -> list[str]:
-        result: list[str] = []
-        for item in order:
-            descending = item.startswith("-")
-            name = item.lstrip("+-")
-            spec = self.field(name, for_sort=True)
-            result.append(("-" if descending else "") + spec.lookup)
-        return result + [d for d in default if d.lstrip("-") not in {r.lstrip("-") for r in result}]
-
-    def apply(
-        self, queryset: QuerySet[Any], query: Query, default_order: Sequence[str]
-    ) -> QuerySet[Any]:
-        for term in query.filters:
-            queryset = queryset.filter(self.compile(term))
-        return queryset.order_by(*self.order_by(query.order, default_order))
+def _add_term(query: Query, term: Term) -> None:
+    """An RQL term: ``select()``, ``order()``, ``limit()`` or a filter."""
+    if term.name in ("select", "order", "ordering"):
+        target = query.select if term.name == "select" else query.order
+        for arg in term.args:
+            if not isinstance(arg, Value):
+                raise RQLError(f"{term.name}() takes field names only")
+            target.append(arg.text)
+    elif term.name == "limit":
+        values = [a.text for a in term.args if isinstance(a, Value)]
+        if not 1 <= len(values) <= 2 or len(values) != len(term.args):
+            raise RQLError("limit() takes a limit and an optional offset")
+        query.limit = min(_non_negative("limit", values[0]), MAX_LIMIT)
+        if len(values) == 2:
+            query.offset = _non_negative("offset", values[1])
+    else:
+        query.filters.append(term)

@@ -8,8 +8,8 @@ from django.db import transaction
 
 from accounts.models import AccountStatus, Module
 from accounts.services import actor_for_user
+from apitokens import module_removal, services
 from apitokens import secrets as token_secrets
-from apitokens import services
 from apitokens.errors import AccountNotActive, InvalidTransition, TokenDeleted, TokenNotFound
 from apitokens.models import ApiToken, TokenStatus
 from audit.models import AuditRecord
@@ -310,7 +310,9 @@ def test_removing_a_module_from_an_account_strips_it_from_every_token(acme, alic
     ]
     without = TokenFactory(account=acme, modules=["MOD-1756"])
     other_account_token = TokenFactory(modules=["MOD-4525"])
-    removed = services.remove_account_modules(account=acme, modules=[billing], actor=alice_actor)
+    removed = module_removal.remove_account_modules(
+        account=acme, modules=[billing], actor=alice_actor
+    )
     assert removed == [billing]
     assert not acme.modules.filter(pk=billing.pk).exists()
     for token in with_billing:
@@ -322,7 +324,7 @@ def test_removing_a_module_from_an_account_strips_it_from_every_token(acme, alic
     assert len(records_for(without)) == 1
     assert other_account_token.modules.filter(pk=billing.pk).exists()
     account_records = AuditRecord.objects.filter(
-        object_id=acme.public_id, event_key=services.EVENT_MODULE_REMOVED
+        object_id=acme.public_id, event_key=module_removal.EVENT_MODULE_REMOVED
     )
     assert account_records.count() == 1
     # The module can no longer be given to a token of that account.

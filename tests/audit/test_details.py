@@ -9,7 +9,7 @@ from django.db import transaction
 
 from accounts import services as account_services
 from accounts.models import Module
-from apitokens import rotation, services
+from apitokens import module_removal, rotation, services
 from audit.models import AuditRecord
 from audit.recorder import AuditError, record
 from audit.types import Actor, ObjectRef, RequestContext
@@ -86,7 +86,7 @@ def test_every_record_the_product_writes_has_details(client, acme, alice, ops_ac
     services.reveal_value(token=token, actor=actor, copied=True, request=WHERE)
     services.record_exposure(token=token, request=WHERE)
     billing = Module.objects.get(public_id="MOD-4525")
-    services.remove_account_modules(account=acme, modules=[billing], actor=actor)
+    module_removal.remove_account_modules(account=acme, modules=[billing], actor=actor)
     account_services.enable_account_modules(account=acme, modules=[billing], actor=actor)
     account_services.create_account(name="Initech", type="Client", actor=actor)
     account_services.create_user(

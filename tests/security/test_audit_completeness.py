@@ -40,7 +40,7 @@ from hypothesis.stateful import (
 )
 
 from accounts.models import Module
-from apitokens import services
+from apitokens import rules, services
 from apitokens.errors import InvalidTransition, ModuleNotEnabled, TokenDeleted
 from apitokens.models import ApiToken, TokenStatus
 from audit.models import AuditRecord
@@ -251,7 +251,7 @@ class AuditMachine(RuleBasedStateMachine):
         actor: Actor,
     ) -> None:
         refusal: type[Exception] | None = None
-        if services.validate_fields(name=name, description=description):
+        if rules.validate_fields(name=name, description=description):
             refusal = ValidationFailed
         elif FOREIGN_MODULE in modules:
             refusal = ModuleNotEnabled
@@ -315,7 +315,7 @@ class AuditMachine(RuleBasedStateMachine):
             fields["description"] = description
         # The service checks input first, then the status, then the modules.
         refusal: type[Exception] | None = None
-        if services.validate_fields(**fields):
+        if rules.validate_fields(**fields):
             refusal = ValidationFailed
         elif token.status == TokenStatus.DELETED:
             refusal = TokenDeleted

@@ -24,7 +24,7 @@ from django.db import connection
 from django.test import Client
 
 from accounts.models import Account, User
-from apitokens import services
+from apitokens import rules, services
 from apitokens.models import ApiToken
 from audit.models import AuditRecord
 from tests.factories import TokenFactory
@@ -351,7 +351,7 @@ def test_stored_text_refuses_a_value_everywhere_it_can_be_written(
         services.update_token(
             token=token, description=f"see{token.plain_value}", actor=services.Actor.system()
         )
-    assert caught.value.errors == {"description": [services.VALUE_REFUSED]}
+    assert caught.value.errors == {"description": [rules.VALUE_REFUSED]}
     with pytest.raises(ValidationFailed):
         services.create_token(
             account=acme, name="Copy", icon=token.plain_value, actor=services.Actor.system()
@@ -364,14 +364,14 @@ def test_stored_text_refuses_a_value_everywhere_it_can_be_written(
         **bearer(token.plain_value),
     )
     assert response.status_code == 400
-    assert response.json()["errors"] == {"description": [services.VALUE_REFUSED]}
+    assert response.json()["errors"] == {"description": [rules.VALUE_REFUSED]}
     page = sign_in(Client(), alice).post(
         f"/settings/api-tokens/{token.public_id}/edit/",
         {"step": "general", "name": "Robot", "description": token.plain_value},
         secure=True,
     )
     assert page.status_code == 400
-    assert services.VALUE_REFUSED in page.content.decode()
+    assert rules.VALUE_REFUSED in page.content.decode()
     assert token.plain_value not in page.content.decode()
     token.refresh_from_db()
     assert token.description == ""

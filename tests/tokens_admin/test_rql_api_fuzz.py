@@ -20,7 +20,7 @@ from apitokens.api import TOKENS
 from audit.api import EVENT_TYPES, RECORDS
 from tests.apitokens.test_api import Api
 from tests.factories import AccountFactory, TokenFactory
-from tokens_admin.rql import Resource
+from tokens_admin.rql_django import Resource
 
 ENDPOINTS = {
     "/public/v1/accounts/api-tokens": TOKENS,

@@ -1,7 +1,7 @@
 """``manage.py accounts create|list|show|modules``: provision accounts and their modules.
 
 A command of ``apitokens``, though it is about accounts: removing a module cascades to the
-account's tokens (``apitokens.services.remove_account_modules``), and ``accounts`` may not
+account's tokens (``apitokens.module_removal.remove_account_modules``), and ``accounts`` may not
 import ``apitokens``. The command line is the same wherever the module lives."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from accounts.services import (
     get_account,
     resolve_modules,
 )
-from apitokens.services import remove_account_modules
+from apitokens.module_removal import remove_account_modules
 from audit.types import Actor
 from tokens_admin.api import iso
 from tokens_admin.cli import ActionCommand, add_json_flag

@@ -164,6 +164,36 @@ def scan_paths(paths: list[str]) -> ScanResult:
     return result
 
 
+def _statuses(findings: list[Finding], ids: set[str]) -> dict[str, str]:
+    """Each found value's token status, or "Unknown". A checksum-valid value is only one of
+    ours if its secret matches: a made-up value naming a real token id must not get that
+    token disabled."""
+    tokens = {
+        t.public_id: t for t in ApiToken.objects.select_related("account").filter(public_id__in=ids)
+    }
+    status_of: dict[str, str] = {}
+    for finding in findings:
+        token = tokens.get(finding.token_id)
+        known = token is not None and token_secrets.verify(
+            finding.value, token.digest, settings.TOKEN_PEPPER
+        )
+        status_of[finding.value] = token.status if token is not None and known else "Unknown"
+    return status_of
+
+
+def _disable_live(findings: list[Finding], status_of: dict[str, str]) -> list[str]:
+    """Disable every found token that is still Active; the ids disabled."""
+    live = {f.token_id for f in findings if status_of[f.value] == TokenStatus.ACTIVE}
+    disabled: list[str] = []
+    for token_id in sorted(live):
+        try:
+            services.disable_token(token=token_id, actor=Actor.system())
+        except InvalidTransition:
+            continue  # changed meanwhile by someone else; nothing to do
+        disabled.append(token_id)
+    return disabled
+
+
 class Command(ActionCommand):
     help = "Create, list, show, enable, disable and delete API tokens; scan files for values."
 
@@ -303,33 +333,8 @@ class Command(ActionCommand):
         for path, reason in result.skipped:
             self.stderr.write(f"skipped {path}: {reason}")
         ids = {f.token_id for f in result.findings}
-        tokens = {
-            t.public_id: t
-            for t in ApiToken.objects.select_related("account").filter(public_id__in=ids)
-        }
-        pepper = settings.TOKEN_PEPPER
-        # A checksum-valid value is only one of ours if its secret matches: a made-up value
-        # naming a real token id must not get that token disabled.
-        status_of: dict[str, str] = {}
-        for finding in result.findings:
-            token = tokens.get(finding.token_id)
-            if token is not None and token_secrets.verify(finding.value, token.digest, pepper):
-                status_of[finding.value] = token.status
-            else:
-                status_of[finding.value] = "Unknown"
-        disabled: list[str] = []
-        if options["disable"]:
-            live = {
-                finding.token_id
-                for finding in result.findings
-                if status_of[finding.value] == TokenStatus.ACTIVE
-            }
-            for token_id in sorted(live):
-                try:
-                    services.disable_token(token=token_id, actor=Actor.system())
-                except InvalidTransition:
-                    continue  # changed meanwhile by someone else; nothing to do
-                disabled.append(token_id)
+        status_of = _statuses(result.findings, ids)
+        disabled = _disable_live(result.findings, status_of) if options["disable"] else []
         rows = [
             {
                 "file": f.path,
