@@ -243,7 +243,49 @@ def _signed(value: dict[str, float]) -> str:
     return f"{value['median']:+,.0f} µs ({value['min']:+,.0f} to {value['max']:+,.0f})"
 
 
-def markdown(results: dict[str, Any], *, result_path: str) -> str:
+def _auth_row(data: dict[str, Any], variant: str) -> dict[str, Any] | None:
+    for row in data["auth"]["variants"]:
+        if row["variant"] == variant:
+            return dict(row)
+    return None
+
+
+def previous_lines(
+    results: dict[str, Any], previous: dict[str, Any], previous_path: str
+) -> list[str]:
+    """The Bearer overhead of this run beside the previous full run's (``previous_path``):
+    ours and the lean reference, so a change of the machine shows in the reference."""
+    out = [
+        "## Authentication against the previous full run",
+        "",
+        f"The previous run is `{previous_path}` ({previous['started_at']}). Server CPU added "
+        "per request over the floor, medians [min–max]; the lean reference (one indexed "
+        "SELECT and an HMAC compare) is the same code in both runs, so its move is the "
+        "machine's.",
+        "",
+        "| database | tokens-admin then | now | lean reference then | now |",
+        "|---|---|---|---|---|",
+    ]
+    for vendor, data in results["databases"].items():
+        then = previous.get("databases", {}).get(vendor)
+        if not then:
+            continue
+        cells = []
+        for variant in ("ours", "lean"):
+            before, after = _auth_row(then, variant), _auth_row(data, variant)
+            for row in (before, after):
+                cells.append(_signed(row["cpu_us_added_over_floor"]) if row else "—")
+        out.append(f"| {LABELS[vendor]} | {' | '.join(cells)} |")
+    return [*out, ""]
+
+
+def markdown(
+    results: dict[str, Any],
+    *,
+    result_path: str,
+    previous: dict[str, Any] | None = None,
+    previous_path: str = "",
+) -> str:
     machine = results["machine"]
     quick = results["mode"] == "quick"
     out: list[str] = []
@@ -304,6 +346,9 @@ def markdown(results: dict[str, Any], *, result_path: str) -> str:
             f"| {target['what']} | {LABELS.get(target['database'] or '', '—')} | "
             f"{target['measured']} | {target['limit']} | {_mark(target['met'])}{note} |"
         )
+    if previous is not None:
+        add("")
+        out.extend(previous_lines(results, previous, previous_path))
     sizes = results["sizes"]
     for vendor, data in results["databases"].items():
         label = LABELS[vendor]
@@ -443,8 +488,9 @@ METHOD = """## Method
 
 
 def main() -> None:
-    """``python -m benchmarks.report RESULT.json DOC.md``: the targets and the report again,
-    from a result (after a change of the report's wording or of a target's rule)."""
+    """``python -m benchmarks.report RESULT.json DOC.md [PREVIOUS.json]``: the targets and the
+    report again, from a result (after a change of the report's wording or of a target's
+    rule), beside a previous full run's when given."""
     import json
     import sys
     from pathlib import Path
@@ -458,7 +504,11 @@ def main() -> None:
         shown = str(result_path.resolve().relative_to(root))
     except ValueError:
         shown = str(result_path)
-    doc_path.write_text(markdown(results, result_path=shown))
+    previous = json.loads(Path(sys.argv[3]).read_text()) if len(sys.argv) > 3 else None
+    previous_shown = sys.argv[3] if len(sys.argv) > 3 else ""
+    doc_path.write_text(
+        markdown(results, result_path=shown, previous=previous, previous_path=previous_shown)
+    )
     for line in summary_lines(results):
         print(line)
 

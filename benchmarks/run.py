@@ -254,9 +254,18 @@ def run(
     host = re.sub(r"[^A-Za-z0-9.-]+", "-", socket.gethostname()) or "host"
     stamp = datetime.fromtimestamp(started, UTC).strftime("%Y-%m-%d")
     path = out / f"{stamp}-{host}{'-quick' if quick else ''}.json"
+    earlier = sorted(p for p in out.glob("*.json") if not p.stem.endswith("-quick") and p != path)
     path.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     doc.parent.mkdir(parents=True, exist_ok=True)
-    doc.write_text(report.markdown(results, result_path=_relative(path)))
+    previous = json.loads(earlier[-1].read_text()) if earlier and not quick else None
+    doc.write_text(
+        report.markdown(
+            results,
+            result_path=_relative(path),
+            previous=previous,
+            previous_path=_relative(earlier[-1]) if previous is not None else "",
+        )
+    )
     say(f"wrote {path} and {doc} in {results['seconds']:.0f} s")
     for line in report.summary_lines(results):
         say(line)
