@@ -346,9 +346,32 @@
     }
   });
 
+  // A swap that replaces the focused control (a sort header, a pager link of the list table)
+  // would leave the focus on <body>: put it on the same control in the new content.
+  var replacedFocus = null;
+
+  function linkText(el) {
+    return el.textContent.replace(/[\u2191\u2193]/g, "").trim();
+  }
+
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail.target;
+    var active = document.activeElement;
+    replacedFocus = target && active && active !== document.body && target.contains(active) &&
+      !(theDialog() && theDialog().contains(target)) ? {tag: active.tagName, text: linkText(active)} : null;
+  });
+
   document.addEventListener("htmx:afterSwap", function (event) {
     var dialog = theDialog();
     var swapped = event.target instanceof Element ? event.target : null;
+    if (replacedFocus && swapped && document.activeElement === document.body) {
+      var wanted = replacedFocus;
+      var same = Array.prototype.filter.call(swapped.querySelectorAll(wanted.tag), function (el) {
+        return linkText(el) === wanted.text;
+      })[0] || swapped.querySelector("a[href], button, input:not([type=hidden]), select");
+      if (same) same.focus();
+    }
+    replacedFocus = null;
     if (!dialog || !swapped) return;
     if (dialog.contains(swapped)) {
       var opened = !dialog.open;

@@ -296,3 +296,18 @@ def test_a_logo_over_the_limit_is_refused_before_it_is_uploaded(
     expect(page.get_by_role("heading", name="Modules", exact=True)).to_be_visible()
     assert len(posts) == 1
     assert not ApiToken.objects.filter(account=world.acme).exists()
+
+
+def test_sorting_from_the_keyboard_keeps_the_focus_on_the_header(
+    new_page: Any, world: World
+) -> None:
+    TokenFactory(account=world.acme, name="CRM robot")
+    TokenFactory(account=world.acme, name="Billing feed")
+    page = new_page(js=True)
+    sign_in(page, world.alice.email)
+    header = page.locator("#token-table thead").get_by_role("link", name="API token")
+    header.focus()
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"sort=name"))
+    expect(page.locator("#token-table th[aria-sort]")).to_contain_text("API token")
+    expect(page.locator("#token-table thead").get_by_role("link", name="API token")).to_be_focused()
