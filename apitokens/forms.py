@@ -15,6 +15,10 @@ from apitokens import secrets as token_secrets
 
 
 class GeneralForm(forms.Form):
+    # For the browser's own size check (static/js/app.js), before the file is uploaded.
+    logo_max_bytes = logos.MAX_BYTES
+    logo_too_big = logos.TOO_BIG
+
     logo = forms.FileField(
         label="Logo",
         required=False,

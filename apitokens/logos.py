@@ -32,6 +32,7 @@ NAME_RE: Final = re.compile(r"^[A-Za-z0-9_-]{20,64}\.(png|jpg)$")
 ACCOUNT_RE: Final = re.compile(r"^ACC-\d{4}-\d{4}$")
 CONTENT_TYPES: Final = {"png": "image/png", "jpg": "image/jpeg"}
 HINT: Final = "Max file size is 5MB. Supported file types are .jpg & .png"
+TOO_BIG: Final = "The file is larger than 5MB."
 URL_PREFIX: Final = "/media/logos/"
 
 logger = logging.getLogger(__name__)
@@ -58,10 +59,10 @@ def check(upload: UploadedFile[bytes]) -> tuple[bytes, str]:
     if not name.endswith(EXTENSIONS):
         raise LogoRefused("Supported file types are .jpg & .png.")
     if upload.size is None or upload.size > MAX_BYTES:
-        raise LogoRefused("The file is larger than 5MB.")
+        raise LogoRefused(TOO_BIG)
     data = upload.read(MAX_BYTES + 1)
     if len(data) > MAX_BYTES:
-        raise LogoRefused("The file is larger than 5MB.")
+        raise LogoRefused(TOO_BIG)
     return data, _verify(data)
 
 
