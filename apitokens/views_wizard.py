@@ -3,12 +3,19 @@
 The wizard keeps what was entered in a signed hidden field (``state``), so it needs no server
 state, survives Back and Next, and works as plain multi-step form posts without JavaScript.
 A logo is checked and stored when its step is submitted; the state carries only its URL,
-signed, so nobody can point a token at a file they did not upload through this form. The
-token value exists only in the final response, which is marked ``Cache-Control: no-store``.
+signed, so nobody can point a token at a file they did not upload through this form.
+
+Creating is safe to repeat. The state carries a one-time nonce; the session remembers which
+token each used nonce created, so the same wizard posted again (a reload, a double click, Back
+and Add) shows that token's Summary instead of creating another. Without htmx the create ends
+in a redirect (303) to the token's Summary page, whose first GET shows the value (marked
+``Cache-Control: no-store``) and every later one only a pointer to the details page; with htmx
+the dialog shows the Summary in place.
 """
 
 from __future__ import annotations
 
+import secrets
 from typing import Any, Final
 
 from django import forms
@@ -29,7 +36,7 @@ from apitokens.forms import GeneralForm, ModulesForm
 from apitokens.models import ApiToken
 from apitokens.pages import after_change, get_token
 from apitokens.secrets import mask
-from apitokens.selectors import account_modules
+from apitokens.selectors import account_modules, get_visible_token
 from tokens_admin.errors import DomainError, ValidationFailed
 from tokens_admin.requests import AppRequest, request_context
 from tokens_admin.ui import no_store, safe_next
@@ -39,11 +46,16 @@ STEP_LABELS: Final = {"general": "General", "modules": "Modules", "overview": "O
 SALT: Final = "apitokens.wizard"
 MAX_AGE: Final = 6 * 3600
 NOT_STORED: Final = "not_stored"
+# Session keys: nonce -> the token it created; the tokens whose Summary may still show the value.
+SESSION_CREATED: Final = "apitokens.wizard.created"
+SESSION_SHOW_ONCE: Final = "apitokens.wizard.show_once"
+REMEMBERED: Final = 20
 
 
 def _load_state(raw: str) -> dict[str, Any] | None:
     if not raw:
-        return {"name": "", "description": "", "icon": "", "modules": []}
+        nonce = secrets.token_urlsafe(16)
+        return {"name": "", "description": "", "icon": "", "modules": [], "nonce": nonce}
     try:
         state = signing.loads(raw, salt=SALT, max_age=MAX_AGE)
     except signing.BadSignature:
@@ -143,8 +155,17 @@ def _modules_step(
     return _render_wizard(request, access, step=following, state=state)
 
 
+def _remember(request: AppRequest, key: str, entries: dict[str, str]) -> None:
+    """Keep the newest ``REMEMBERED`` entries only: the session stays small."""
+    request.session[key] = dict(list(entries.items())[-REMEMBERED:])
+
+
 def _create(request: AppRequest, access: Access, state: dict[str, Any]) -> HttpResponse:
-    """The Overview's "Add": the token, then the Summary with its value (shown once)."""
+    """The Overview's "Add": the token, then its Summary (the value shown once)."""
+    nonce = str(state.get("nonce") or "")
+    created_before: dict[str, str] = request.session.get(SESSION_CREATED, {})
+    if nonce and nonce in created_before:
+        return _created_again(request, access, created_before[nonce])
     available = account_modules(access.account)
     try:
         created = services.create_token(
@@ -167,12 +188,47 @@ def _create(request: AppRequest, access: Access, state: dict[str, Any]) -> HttpR
             next_url=reverse("ui:tokens"),
             origin="details",
         )
+    token = created.token
+    if nonce:
+        _remember(request, SESSION_CREATED, {**created_before, nonce: token.public_id})
+    if request.htmx:
+        return _summary(request, access, token, created.value, status=201)
+    pending: dict[str, str] = request.session.get(SESSION_SHOW_ONCE, {})
+    _remember(request, SESSION_SHOW_ONCE, {**pending, token.public_id: "1"})
+    response = redirect("ui:token_created", public_id=token.public_id)
+    response.status_code = 303
+    return response
+
+
+def _created_again(request: AppRequest, access: Access, public_id: str) -> HttpResponse:
+    """The same wizard posted again: the Summary of the token it created, never a second."""
+    token = get_visible_token(access, public_id, with_modules=True)
+    if token is None or token.is_deleted:
+        return after_change(
+            request,
+            access,
+            level="success",
+            text="This API token was already created.",
+            next_url=reverse("ui:tokens"),
+            origin="details",
+        )
+    if request.htmx:
+        return _summary(request, access, token, None)
+    response = redirect("ui:token_created", public_id=token.public_id)
+    response.status_code = 303
+    return response
+
+
+def _summary(
+    request: AppRequest, access: Access, token: ApiToken, value: str | None, status: int = 200
+) -> HttpResponse:
+    """The Summary step; ``value`` when it is shown (once), ``None`` after that."""
     context = {
         "access": access,
-        "token": created.token,
-        "value": created.value,
-        "masked": mask(created.token.public_id),
-        "modules": _modules_of(state, available),
+        "token": token,
+        "value": value,
+        "masked": mask(token.public_id),
+        "modules": list(token.modules.all()),
         "steps": [(s, STEP_LABELS[s]) for s in STEPS],
         "step": "summary",
         "step_index": len(STEPS),
@@ -180,7 +236,23 @@ def _create(request: AppRequest, access: Access, state: dict[str, Any]) -> HttpR
     template = "apitokens/wizard.html"
     if request.htmx:
         template += "#summary"
-    return no_store(render(request, template, context, status=201))
+    return no_store(render(request, template, context, status=status))
+
+
+@login_required
+@require_http_methods(["GET"])
+@vary_on_headers("HX-Request")
+def token_created(request: AppRequest, public_id: str) -> HttpResponse:
+    """The Summary page a create redirects to: the value on its first GET only."""
+    access = require_admin(request)
+    token = get_token(access, public_id)
+    pending: dict[str, str] = request.session.get(SESSION_SHOW_ONCE, {})
+    value = None
+    if pending.pop(token.public_id, None) is not None:
+        request.session[SESSION_SHOW_ONCE] = pending
+        if not token.is_deleted:
+            value = services.decrypt_value(token)
+    return _summary(request, access, token, value)
 
 
 def _back_to_the_field(
@@ -203,40 +275,44 @@ def _back_to_the_field(
     return _render_wizard(request, access, step=back, state=state, form=form, status=400)
 
 
-def _edit_form(token: ApiToken, step: str, available: list[Module]) -> Any:
-    """The Edit dialog's tab, filled with what the token has now."""
-    if step == "general":
-        return GeneralForm(initial={"name": token.name, "description": token.description})
-    return ModulesForm(
+def _edit_forms(token: ApiToken, available: list[Module]) -> tuple[GeneralForm, ModulesForm]:
+    """The Edit dialog's two tabs, filled with what the token has now."""
+    general = GeneralForm(initial={"name": token.name, "description": token.description})
+    chosen = ModulesForm(
         initial={"modules": [m.public_id for m in token.modules.all()]}, available=available
     )
+    return general, chosen
 
 
 def _save_edit(
-    request: AppRequest, access: Access, token: ApiToken, form: Any, *, step: str
+    request: AppRequest,
+    access: Access,
+    token: ApiToken,
+    general: GeneralForm,
+    chosen: ModulesForm,
 ) -> tuple[str, str] | None:
-    """Apply a valid Edit form: ``(level, message)`` when done or refused as a whole, ``None``
-    when the form got field errors to show again."""
-    changes: dict[str, Any] = {}
-    if step == "general":
-        changes["name"] = form.cleaned_data["name"]
-        changes["description"] = form.cleaned_data["description"]
-        if form.cleaned_data["logo"] is None and request.POST.get("remove_logo"):
-            changes["icon"] = ""
-    else:
-        changes["modules"] = form.chosen()
+    """Apply both valid tabs at once: ``(level, message)`` when done or refused as a whole,
+    ``None`` when a form got field errors to show again."""
+    changes: dict[str, Any] = {
+        "name": general.cleaned_data["name"],
+        "description": general.cleaned_data["description"],
+        "modules": chosen.chosen(),
+    }
+    if general.cleaned_data["logo"] is None and request.POST.get("remove_logo"):
+        changes["icon"] = ""
     try:
-        if step == "general" and form.cleaned_data["logo"] is not None:
+        if general.cleaned_data["logo"] is not None:
             changes["icon"] = logos.store(
-                *form.cleaned_data["logo"], account_id=access.account.public_id
+                *general.cleaned_data["logo"], account_id=access.account.public_id
             )
         updated = services.update_token(
             token=token, actor=access.actor, request=request_context(request), **changes
         )
     except logos.LogoNotStored as exc:
-        form.add_error("logo", forms.ValidationError(str(exc), code=NOT_STORED))
+        general.add_error("logo", forms.ValidationError(str(exc), code=NOT_STORED))
     except ValidationFailed as exc:
         for field, problems in exc.errors.items():
+            form: forms.Form = chosen if field in chosen.fields else general
             for problem in problems:
                 form.add_error(field if field in form.fields else None, problem)
     except DomainError as exc:
@@ -250,7 +326,8 @@ def _save_edit(
 @require_http_methods(["GET", "POST"])
 @vary_on_headers("HX-Request")
 def token_edit(request: AppRequest, public_id: str) -> HttpResponse:
-    """Edit dialog: General and Modules, each with its own URL (``?step=``) and "Save"."""
+    """Edit dialog: General and Modules, tabs of one form (``?step=`` opens either), one
+    "Save" for both."""
     access = require_admin(request)
     token = get_token(access, public_id)
     if token.is_deleted:
@@ -263,16 +340,12 @@ def token_edit(request: AppRequest, public_id: str) -> HttpResponse:
     details_url = reverse("ui:token_details", args=[token.public_id])
     next_url = safe_next(request, details_url if origin == "details" else reverse("ui:tokens"))
     available = account_modules(access.account)
-    form: Any
     status = 200
     if request.method == "POST":
-        form = (
-            GeneralForm(request.POST, request.FILES)
-            if step == "general"
-            else ModulesForm(request.POST, available=available)
-        )
-        if form.is_valid():
-            saved = _save_edit(request, access, token, form, step=step)
+        general = GeneralForm(request.POST, request.FILES)
+        chosen = ModulesForm(request.POST, available=available)
+        if general.is_valid() & chosen.is_valid():  # both, for every error at once
+            saved = _save_edit(request, access, token, general, chosen)
             if saved is not None:
                 return after_change(
                     request,
@@ -285,19 +358,21 @@ def token_edit(request: AppRequest, public_id: str) -> HttpResponse:
                     text=saved[1],
                 )
         # 507 when the server could not store the logo (nothing to fix in the form), else 400.
-        status = 507 if form.has_error("logo", code=NOT_STORED) else 400
+        status = 507 if general.has_error("logo", code=NOT_STORED) else 400
+        # Show the tab with the first error.
+        step = "general" if general.errors else "modules" if chosen.errors else step
     else:
-        form = _edit_form(token, step, available)
+        general, chosen = _edit_forms(token, available)
     context = {
         "access": access,
         "token": token,
         "step": step,
-        "form": form,
+        "general": general,
+        "modules_form": chosen,
         "origin": origin,
         "next": next_url,
         "descriptions": {m.public_id: m.description for m in available},
     }
-    template = "apitokens/edit.html"
-    if request.htmx:
-        template += "#dialog"
-    return render(request, template, context, status=status)
+    return render(
+        request, "apitokens/edit.html" + ("#dialog" if request.htmx else ""), context, status=status
+    )

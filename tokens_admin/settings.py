@@ -157,6 +157,8 @@ MIDDLEWARE = [
     "accounts.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Innermost: it turns login_required's redirect into HX-Redirect for htmx requests.
+    "accounts.middleware.HtmxSignInMiddleware",
 ]
 
 ROOT_URLCONF = "tokens_admin.urls"

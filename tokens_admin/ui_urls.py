@@ -52,6 +52,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path(f"{T}<tkn:public_id>/modules/", views_details.token_modules, name="token_modules"),
     path(f"{T}<tkn:public_id>/details/", views_details.token_details_tab, name="token_details_tab"),
     path(f"{T}<tkn:public_id>/audit/", views_details.token_audit, name="token_audit"),
+    path(f"{T}<tkn:public_id>/created/", views_wizard.token_created, name="token_created"),
     path(f"{T}<tkn:public_id>/edit/", views_wizard.token_edit, name="token_edit"),
     path(f"{T}<tkn:public_id>/reveal/", views_details.token_reveal, name="token_reveal"),
     path(f"{T}<tkn:public_id>/hide/", views_details.token_value_hidden, name="token_hide"),

@@ -157,7 +157,7 @@ def journey(new_page: Any, world: World, tmp_path: Path, *, js: bool) -> None:
     # Edit its modules: Billing out, Helpdesk in.
     page.locator(".details-actions").get_by_role("link", name="Edit").click()
     expect(page.get_by_role("heading", name="Edit API token")).to_be_visible()
-    page.get_by_role("navigation", name="Edit sections").get_by_role("link", name="Modules").click()
+    page.locator(".edit-tabs").get_by_text("Modules", exact=True).click()
     expect(module_box(page, BILLING)).to_be_checked()
     module_box(page, BILLING).uncheck()
     module_box(page, HELPDESK).check()

@@ -144,6 +144,7 @@ ROUTES: dict[str, Route] = {
     "ui:token_modules": Route("page", ("GET",), T + "modules/", "token"),
     "ui:token_details_tab": Route("page", ("GET",), T + "details/", "token"),
     "ui:token_audit": Route("page", ("GET",), T + "audit/", "token"),
+    "ui:token_created": Route("page", ("GET",), T + "created/", "token"),
     "ui:token_edit": Route("page", ("GET", "POST"), T + "edit/", "token"),
     "ui:token_reveal": Route("page", ("POST",), T + "reveal/", "token"),
     "ui:token_hide": Route("page", ("GET",), T + "hide/", "token", htmx_only=True),
@@ -265,6 +266,9 @@ def classify(response: Any, route: Route) -> str:
     if status >= 500:
         return f"server error {status}"
     if status == 302 and response["Location"].startswith("/signin/") and not route.ends_at_sign_in:
+        return LOGIN
+    # htmx is sent to sign-in as a whole page (issue 15, item 4).
+    if response.get("HX-Redirect", "").startswith("/signin/") and not route.ends_at_sign_in:
         return LOGIN
     return {401: UNAUTH, 403: FORBIDDEN, 404: MISSING, 405: METHOD}.get(status, ALLOWED)
 

@@ -153,3 +153,49 @@ def test_it_refuses_the_account_picker_to_non_operators(
     response = client.get("/account/pick/")
     assert response.status_code == 403
     assert "403" in response.content.decode()
+
+
+def test_an_htmx_request_without_a_session_goes_to_sign_in_as_a_whole_page(
+    client: Client, db: None
+) -> None:
+    # Issue 15, item 4: not a 302 that htmx follows and swaps into the dialog.
+    response = client.post(
+        "/settings/api-tokens/add/",
+        {"step": "general", "name": "Lost"},
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_CURRENT_URL="https://testserver/settings/api-tokens/?status=Active&page=2",
+    )
+    assert response.status_code == 200
+    assert response["HX-Redirect"] == (
+        "/signin/?next=%2Fsettings%2Fapi-tokens%2F%3Fstatus%3DActive%26page%3D2"
+    )
+    assert "HX-Request" in response["Vary"]
+    assert b"<html" not in response.content
+
+
+@pytest.mark.parametrize(
+    "current", ["", "https://evil.test/settings/api-tokens/", "//evil.test/x", "not a url"]
+)
+def test_the_htmx_sign_in_redirect_never_leaves_the_site(
+    client: Client, db: None, current: str
+) -> None:
+    headers = {"HTTP_HX_REQUEST": "true"}
+    if current:
+        headers["HTTP_HX_CURRENT_URL"] = current
+    response = client.get("/settings/api-tokens/", **headers)
+    assert response["HX-Redirect"] == "/signin/"
+
+
+def test_after_sign_in_the_user_is_back_on_the_page(client: Client, alice: User) -> None:
+    response = client.post(
+        "/signin/",
+        {"email": "alice@acme.test", "password": PASSWORD, "next": "/settings/api-tokens/?page=2"},
+    )
+    assert response.status_code == 302
+    assert response["Location"] == "/settings/api-tokens/?page=2"
+
+
+def test_a_page_without_htmx_still_redirects_with_302(client: Client, db: None) -> None:
+    response = client.get("/settings/audit-trail/", HTTP_HX_CURRENT_URL="https://testserver/x")
+    assert response.status_code == 302
+    assert "HX-Redirect" not in response

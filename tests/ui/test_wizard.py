@@ -69,13 +69,16 @@ def test_it_walks_the_wizard_and_shows_the_value_once(
     assert "Billing" in overview
     assert "<dt>Description</dt><dd>—</dd>" in overview
     assert not ApiToken.objects.exists()
-    done = client.post(ADD, {"state": state_of(overview), "step": "overview", "nav": "add"})
+    posted = client.post(ADD, {"state": state_of(overview), "step": "overview", "nav": "add"})
+    token = ApiToken.objects.get()
+    assert posted.status_code == 303
+    assert posted["Location"] == f"/settings/api-tokens/{token.public_id}/created/"
+    done = client.get(posted["Location"])
     summary = done.content.decode()
-    assert done.status_code == 201
+    assert done.status_code == 200
     assert done["Cache-Control"] == "no-store"
     assert "This API token has been created successfully." in summary
     assert "Click view details below to go to the API token details page." in summary
-    token = ApiToken.objects.get()
     value = re.search(r"data-secret-value>([^<]+)<", summary)
     assert value is not None
     assert parse_value(value.group(1)).token_id == token.public_id
@@ -233,30 +236,61 @@ def test_it_answers_htmx_with_the_wizard_fragment(client: Client, alice: User) -
     assert "HX-Request" in response["Vary"]
 
 
-def test_edit_saves_general_and_modules_separately(
+def test_edit_has_both_tabs_in_one_form_and_saves_all_of_it(
     client: Client, alice: User, acme: Account
 ) -> None:
+    # Issue 15, item 3: a name changed on General survives a look at Modules, and Save saves
+    # both.
     token = TokenFactory(account=acme, name="CRM robot", description="Old", modules=["MOD-1756"])
     sign_in(client, alice)
     url = f"/settings/api-tokens/{token.public_id}/edit/"
     general = client.get(url).content.decode()
     assert 'value="CRM robot"' in general
     assert re.search(r">\s*Old</textarea>", general)
-    assert "Save" in general
+    assert re.search(r'value="MOD-1756"[^>]*checked', general)
+    assert re.search(r'id="edit-tab-general"[^>]*checked', general)
+    assert general.count("<form") == 2  # the dialog's one form, and Sign out
     modules = client.get(f"{url}?step=modules").content.decode()
-    assert 'value="MOD-1756"' in modules
-    response = client.post(url, {"step": "modules", "modules": ["MOD-4525"], "origin": "details"})
+    assert re.search(r'id="edit-tab-modules"[^>]*checked', modules)
+    assert 'value="CRM robot"' in modules
+    response = client.post(
+        url,
+        {
+            "step": "modules",
+            "name": "CRM robot 2",
+            "description": "New",
+            "modules": ["MOD-4525"],
+            "origin": "details",
+        },
+    )
     assert response.status_code == 302
     assert response["Location"] == f"/settings/api-tokens/{token.public_id}/"
     token.refresh_from_db()
+    assert (token.name, token.description, token.status) == ("CRM robot 2", "New", "Active")
     assert list(token.modules.values_list("public_id", flat=True)) == ["MOD-4525"]
-    assert (token.name, token.description) == ("CRM robot", "Old")
     update = AuditRecord.objects.filter(event_key="platform.accounts.api_token.updated").get()
     assert update.actor_id == alice.public_id
-    assert "modules" in update.documents["changes"]
-    client.post(url, {"step": "general", "name": "CRM robot 2", "description": "New"})
+    assert set(update.documents["changes"]) == {"name", "description", "modules"}
+
+
+def test_edit_shows_the_tab_with_the_error_and_keeps_the_other(
+    client: Client, alice: User, acme: Account
+) -> None:
+    token = TokenFactory(account=acme, name="CRM robot", modules=["MOD-1756"])
+    sign_in(client, alice)
+    response = client.post(
+        f"/settings/api-tokens/{token.public_id}/edit/",
+        {"step": "modules", "name": "", "modules": ["MOD-4525"]},
+    )
+    body = response.content.decode()
+    assert response.status_code == 400
+    assert re.search(r'id="edit-tab-general"[^>]*checked', body)
+    assert "API token name is required." in body
+    assert re.search(r'value="MOD-4525"[^>]*checked', body)
+    assert not re.search(r'value="MOD-1756"[^>]*checked', body)
     token.refresh_from_db()
-    assert (token.name, token.description, token.status) == ("CRM robot 2", "New", "Active")
+    assert token.name == "CRM robot"
+    assert not AuditRecord.objects.filter(event_key="platform.accounts.api_token.updated").exists()
 
 
 def test_edit_from_the_list_swaps_the_row_for_htmx(
@@ -285,3 +319,65 @@ def test_edit_refuses_a_deleted_token(client: Client, olivia: User, acme: Accoun
     token.refresh_from_db()
     assert token.name != "Back"
     assert not AuditRecord.objects.filter(event_key="platform.accounts.api_token.updated").exists()
+
+
+def test_the_summary_shows_the_value_on_its_first_get_only(client: Client, alice: User) -> None:
+    sign_in(client, alice)
+    overview = walk_to_overview(client)
+    posted = client.post(ADD, {"state": state_of(overview), "step": "overview", "nav": "add"})
+    first = client.get(posted["Location"]).content.decode()
+    value = re.search(r"data-secret-value>([^<]+)<", first)
+    assert value is not None
+    again = client.get(posted["Location"])
+    body = again.content.decode()
+    assert again.status_code == 200
+    assert again["Cache-Control"] == "no-store"
+    assert "This API token has been created successfully." in body
+    assert value.group(1) not in body
+    assert "data-secret-value" not in body
+    assert "The value was shown once" in body
+    token = ApiToken.objects.get()
+    assert f'href="/settings/api-tokens/{token.public_id}/"' in body
+
+
+@pytest.mark.parametrize("with_htmx", [False, True], ids=["page", "htmx"])
+def test_posting_the_same_wizard_again_creates_no_second_token(
+    client: Client, alice: User, with_htmx: bool
+) -> None:
+    sign_in(client, alice)
+    overview = walk_to_overview(client)
+    data = {"state": state_of(overview), "step": "overview", "nav": "add"}
+    headers = htmx() if with_htmx else {}
+    first = client.post(ADD, data, **headers)
+    token = ApiToken.objects.get()
+    if with_htmx:
+        # The dialog keeps showing the Summary in place, with the value.
+        assert first.status_code == 201
+        assert first["Cache-Control"] == "no-store"
+        assert "data-secret-value" in first.content.decode()
+    second = client.post(ADD, data, **headers)
+    assert ApiToken.objects.count() == 1
+    assert AuditRecord.objects.filter(event_key="platform.accounts.api_token.created").count() == 1
+    if with_htmx:
+        assert second.status_code == 200
+        assert token.public_id in second.content.decode()
+        assert "data-secret-value" not in second.content.decode()
+    else:
+        assert second.status_code == 303
+        assert second["Location"] == f"/settings/api-tokens/{token.public_id}/created/"
+
+
+def test_a_new_wizard_creates_a_new_token(client: Client, alice: User) -> None:
+    sign_in(client, alice)
+    for _ in range(2):
+        overview = walk_to_overview(client)
+        client.post(ADD, {"state": state_of(overview), "step": "overview", "nav": "add"})
+    assert ApiToken.objects.count() == 2
+
+
+def test_another_accounts_summary_is_not_found(client: Client, alice: User, charlie: User) -> None:
+    sign_in(client, alice)
+    overview = walk_to_overview(client)
+    posted = client.post(ADD, {"state": state_of(overview), "step": "overview", "nav": "add"})
+    outsider = sign_in(Client(), charlie)
+    assert outsider.get(posted["Location"], secure=True).status_code == 404
