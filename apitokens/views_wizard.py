@@ -322,6 +322,12 @@ def _save_edit(
     return None
 
 
+def _edit_step(request: AppRequest) -> str:
+    """The Edit dialog's tab to show: ``general`` unless ``modules`` is asked for."""
+    step = request.POST.get("step") or request.GET.get("step") or "general"
+    return step if step in ("general", "modules") else "general"
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 @vary_on_headers("HX-Request")
@@ -333,9 +339,7 @@ def token_edit(request: AppRequest, public_id: str) -> HttpResponse:
     if token.is_deleted:
         messages.error(request, "A deleted API token cannot be edited.")
         return redirect("ui:token_details", public_id=token.public_id)
-    step = request.POST.get("step") or request.GET.get("step") or "general"
-    if step not in ("general", "modules"):
-        step = "general"
+    step = _edit_step(request)
     origin = request.POST.get("origin") or request.GET.get("origin") or "list"
     details_url = reverse("ui:token_details", args=[token.public_id])
     next_url = safe_next(request, details_url if origin == "details" else reverse("ui:tokens"))
