@@ -28,7 +28,7 @@ from apitokens import secrets as token_secrets
 from apitokens import services
 from apitokens.models import ApiToken, TokenStatus
 from tokens_admin.api import Principal, request_context
-from tokens_admin.problems import api_headers, problem
+from tokens_admin.problems import api_headers, problem, unavailable
 from tokens_admin.ratelimit import FailureLimiter, Verdict
 from tokens_admin.requests import ApiRequest, AppRequest
 
@@ -141,12 +141,7 @@ class BearerAuthMiddleware:
             outcome = _authenticate(request)
         except DatabaseError as exc:
             logger.error("database unavailable during authentication: %s", type(exc).__name__)
-            return problem(
-                request,
-                503,
-                "The service is temporarily unavailable. Try again shortly.",
-                headers={"Retry-After": "5"},
-            )
+            return unavailable(request)
         if isinstance(outcome, HttpResponse):
             return outcome
         response = api_headers(self.get_response(request))

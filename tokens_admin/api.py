@@ -16,7 +16,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from tokens_admin.errors import DomainError, ValidationFailed
-from tokens_admin.problems import api_headers, problem
+from tokens_admin.problems import api_headers, problem, unavailable
 from tokens_admin.requests import ApiRequest
 from tokens_admin.requests import request_context as request_context  # the Bearer middleware's
 from tokens_admin.rql import Query, RQLError, parse_query_string
@@ -319,12 +319,7 @@ def _answer(
         return problem(request, exc.status, exc.message)
     except DatabaseError as exc:
         logger.error("database error in API request: %s", type(exc).__name__)
-        return problem(
-            request,
-            503,
-            "The service is temporarily unavailable. Try again shortly.",
-            headers={"Retry-After": "5"},
-        )
+        return unavailable(request)
 
 
 def endpoint(

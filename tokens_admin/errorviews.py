@@ -9,10 +9,9 @@ from django.http import HttpRequest, HttpResponse
 from django.template import loader
 from django.views import defaults
 
-from tokens_admin.problems import problem
+from tokens_admin.problems import RETRY_AFTER_SECONDS, problem, unavailable
 
 API_PREFIX = "/public/"
-RETRY_AFTER = "5"
 
 
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
@@ -50,14 +49,9 @@ def service_unavailable(request: HttpRequest) -> HttpResponse:
     """503 with ``Retry-After``: a problem for the API, a page of ours (no request context,
     so it renders without the database) for the UI."""
     if request.path.startswith(API_PREFIX):
-        return problem(
-            request,
-            503,
-            "The service is temporarily unavailable. Try again shortly.",
-            headers={"Retry-After": RETRY_AFTER},
-        )
+        return unavailable(request)
     response = HttpResponse(loader.get_template("503.html").render(), status=503)
-    response["Retry-After"] = RETRY_AFTER
+    response["Retry-After"] = RETRY_AFTER_SECONDS
     return response
 
 

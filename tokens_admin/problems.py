@@ -50,6 +50,19 @@ def problem(
     return response
 
 
+RETRY_AFTER_SECONDS = "5"
+
+
+def unavailable(request: HttpRequest) -> HttpResponse:
+    """503 with ``Retry-After``: the database (or another store the request needs) is down."""
+    return problem(
+        request,
+        503,
+        "The service is temporarily unavailable. Try again shortly.",
+        headers={"Retry-After": RETRY_AFTER_SECONDS},
+    )
+
+
 def api_headers(response: HttpResponse) -> HttpResponse:
     """Every API response depends on who asks and must never be stored by a cache."""
     response["Cache-Control"] = "no-store"
