@@ -6,16 +6,11 @@ from typing import Any
 
 from accounts import api
 from tokens_admin.openapi import (
-    NOT_FOUND,
     STRING,
     Part,
-    collection_of,
-    json_content,
-    list_parameters,
-    operation,
+    get_operation,
+    list_operation,
     path_param,
-    ref,
-    select_parameter,
 )
 
 SCHEMAS: dict[str, Any] = {
@@ -36,20 +31,11 @@ SCHEMAS: dict[str, Any] = {
 
 PATHS: dict[str, Any] = {
     "/public/v1/accounts/modules": {
-        "get": operation(
-            "List modules (Operations)",
-            {"200": collection_of("Module")},
-            parameters=list_parameters(api.MODULES, api.PROJECTION),
-        ),
+        "get": list_operation("List modules (Operations)", "Module", api.MODULES, api.PROJECTION),
     },
     "/public/v1/accounts/modules/{id}": {
         "parameters": [path_param("id", {"type": "string"})],
-        "get": operation(
-            "Get a module (Operations)",
-            {"200": json_content(ref("Module"))},
-            NOT_FOUND,
-            parameters=[select_parameter(api.PROJECTION)],
-        ),
+        "get": get_operation("Get a module (Operations)", "Module", api.PROJECTION),
     },
 }
 

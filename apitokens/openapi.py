@@ -15,15 +15,14 @@ from tokens_admin.openapi import (
     STRING,
     Part,
     body_ref,
-    collection_of,
+    get_operation,
     json_content,
-    list_parameters,
+    list_operation,
     operation,
     optional_empty_body,
     path_param,
     problem_response,
     ref,
-    select_parameter,
 )
 
 TOKEN_ID = {"type": "string", "pattern": r"^TKN-\d{4}-\d{4}$", "examples": ["TKN-1234-5678"]}
@@ -110,10 +109,11 @@ def _transition(summary: str) -> dict[str, Any]:
 
 PATHS: dict[str, Any] = {
     "/public/v1/accounts/api-tokens": {
-        "get": operation(
+        "get": list_operation(
             "List API tokens (RQL filter in the query string)",
-            {"200": collection_of("ApiTokenSelected")},
-            parameters=list_parameters(api.TOKENS, api.PROJECTION),
+            "ApiTokenSelected",
+            api.TOKENS,
+            api.PROJECTION,
         ),
         "post": operation(
             "Create an API token; the response holds the full value once",
@@ -127,12 +127,7 @@ PATHS: dict[str, Any] = {
     },
     _token_path(): {
         "parameters": [path_param("id", TOKEN_ID)],
-        "get": operation(
-            "Get an API token",
-            {"200": json_content(ref("ApiTokenSelected"))},
-            NOT_FOUND,
-            parameters=[select_parameter(api.PROJECTION)],
-        ),
+        "get": get_operation("Get an API token", "ApiTokenSelected", api.PROJECTION),
         "put": operation(
             "Change the fields sent",
             {"200": json_content(ref("ApiToken"))},

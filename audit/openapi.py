@@ -14,14 +14,13 @@ from tokens_admin.openapi import (
     STRING,
     Part,
     body_ref,
-    collection_of,
+    get_operation,
     json_content,
-    list_parameters,
+    list_operation,
     operation,
     path_param,
     problem_response,
     ref,
-    select_parameter,
 )
 
 # Where an event type's owner decides (issue 13): platform.* is Operations', extensions.* its
@@ -66,10 +65,11 @@ SCHEMAS: dict[str, Any] = {
 
 PATHS: dict[str, Any] = {
     "/public/v1/audit/records": {
-        "get": operation(
+        "get": list_operation(
             "List audit records (render() fills templates)",
-            {"200": collection_of("AuditRecord")},
-            parameters=list_parameters(api.RECORDS, api.RECORD_PROJECTION),
+            "AuditRecord",
+            api.RECORDS,
+            api.RECORD_PROJECTION,
         ),
         "post": operation(
             "Record an integration's event (Vendor, Operations)",
@@ -81,28 +81,20 @@ PATHS: dict[str, Any] = {
     },
     "/public/v1/audit/records/{id}": {
         "parameters": [path_param("id", {"type": "string"})],
-        "get": operation(
+        "get": get_operation(
             "Get an audit record (add render() to fill templates)",
-            {"200": json_content(ref("AuditRecord"))},
-            NOT_FOUND,
-            parameters=[select_parameter(api.RECORD_PROJECTION)],
+            "AuditRecord",
+            api.RECORD_PROJECTION,
         ),
     },
     "/public/v1/audit/event-types": {
-        "get": operation(
-            "List audit event types",
-            {"200": collection_of("EventType")},
-            parameters=list_parameters(api.EVENT_TYPES, api.EVENT_TYPE_PROJECTION),
+        "get": list_operation(
+            "List audit event types", "EventType", api.EVENT_TYPES, api.EVENT_TYPE_PROJECTION
         ),
     },
     "/public/v1/audit/event-types/{id}": {
         "parameters": [path_param("id", {"type": "string"})],
-        "get": operation(
-            "Get an audit event type",
-            {"200": json_content(ref("EventType"))},
-            NOT_FOUND,
-            parameters=[select_parameter(api.EVENT_TYPE_PROJECTION)],
-        ),
+        "get": get_operation("Get an audit event type", "EventType", api.EVENT_TYPE_PROJECTION),
         "put": operation(
             "Rename or describe an event type (its owner, or Operations)",
             {"200": json_content(ref("EventType"))},

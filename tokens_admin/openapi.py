@@ -189,6 +189,27 @@ def operation(
     return {"summary": summary, "responses": {**responses, **merged}, **extra}
 
 
+def list_operation(
+    summary: str, schema: str, resource: Resource, projection: Projection
+) -> dict[str, Any]:
+    """``GET`` of a collection: RQL, paging, order and select over ``schema`` items."""
+    return operation(
+        summary,
+        {"200": collection_of(schema)},
+        parameters=list_parameters(resource, projection),
+    )
+
+
+def get_operation(summary: str, schema: str, projection: Projection) -> dict[str, Any]:
+    """``GET`` of one object (404 for another account's), with select."""
+    return operation(
+        summary,
+        {"200": json_content(ref(schema))},
+        NOT_FOUND,
+        parameters=[select_parameter(projection)],
+    )
+
+
 def body_ref(schema: str) -> dict[str, Any]:
     return {"required": True, "content": {"application/json": {"schema": ref(schema)}}}
 
