@@ -27,10 +27,10 @@ from accounts.models import AccountStatus
 from apitokens import secrets as token_secrets
 from apitokens import services
 from apitokens.models import ApiToken, TokenStatus
-from tokens_admin.api import Principal, request_context
+from tokens_admin.api import Principal
 from tokens_admin.problems import api_headers, problem, unavailable
 from tokens_admin.ratelimit import FailureLimiter, Verdict
-from tokens_admin.requests import ApiRequest, AppRequest
+from tokens_admin.requests import ApiRequest, AppRequest, request_context
 
 logger = logging.getLogger(__name__)
 

@@ -18,7 +18,6 @@ from django.views.decorators.csrf import csrf_exempt
 from tokens_admin.errors import DomainError, ValidationFailed
 from tokens_admin.problems import api_headers, problem, unavailable
 from tokens_admin.requests import ApiRequest
-from tokens_admin.requests import request_context as request_context  # the Bearer middleware's
 from tokens_admin.rql import Query, RQLError, parse_query_string
 
 logger = logging.getLogger(__name__)
