@@ -108,8 +108,7 @@ def record_json(entry: AuditRecord, *, render: bool = False) -> dict[str, Any]:
     data["href"] = f"/audit/records/{entry.public_id}"
     if not data["actor"]["account"]:
         del data["actor"]["account"]
-    # Records written before every record had details (SPEC section 8) say it in the summary.
-    data["details"] = entry.details or entry.summary
+    data["details"] = entry.shown_details
     if render:
         data["summary"] = render_template(entry.summary, data)
         data["details"] = render_template(data["details"], data)

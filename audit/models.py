@@ -80,3 +80,9 @@ class AuditRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.public_id} {self.event_key}"
+
+    @property
+    def shown_details(self) -> str:
+        """What the record says in full. Records written before every record had details
+        (issue 13) say it in their summary; the stored row, and so its hash, is unchanged."""
+        return self.details or self.summary
