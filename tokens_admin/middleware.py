@@ -50,7 +50,7 @@ class ForwardedHeadersMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        header = getattr(settings, "SECURE_PROXY_SSL_HEADER", None)
+        header = settings.SECURE_PROXY_SSL_HEADER
         meta = request.META
         if header and header[0] in meta:
             peer = parse_address(str(meta.get("REMOTE_ADDR", "")))
