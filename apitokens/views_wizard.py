@@ -336,12 +336,18 @@ def token_edit(request: AppRequest, public_id: str) -> HttpResponse:
     "Save" for both."""
     access = require_admin(request)
     token = get_token(access, public_id)
-    if token.is_deleted:
-        messages.error(request, "A deleted API token cannot be edited.")
-        return redirect("ui:token_details", public_id=token.public_id)
-    step = _edit_step(request)
     origin = request.POST.get("origin") or request.GET.get("origin") or "list"
     details_url = reverse("ui:token_details", args=[token.public_id])
+    if token.is_deleted:
+        return after_change(
+            request,
+            access,
+            level="error",
+            text="A deleted API token cannot be edited.",
+            next_url=details_url,
+            origin="details",
+        )
+    step = _edit_step(request)
     next_url = safe_next(request, details_url if origin == "details" else reverse("ui:tokens"))
     available = account_modules(access.account)
     status = 200

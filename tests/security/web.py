@@ -75,13 +75,23 @@ class Administrator:
         self.client.close()
 
 
-def ui_outcome(response: httpx.Response) -> str:
-    """ "won" or "lost" from an htmx action's answer (the message it asks the page to show),
-    or the unexpected status."""
+_MESSAGE_RE = re.compile(r'<p class="message message-(\w+)">')
+
+
+def ui_outcome(response: httpx.Response, administrator: Administrator) -> str:
+    """ "won" or "lost" from an htmx action's answer (the message it asks the page to show,
+    or, after an ``HX-Redirect``, the message the page it sends the browser to shows), or the
+    unexpected status."""
     if response.status_code == 404:
         return "lost"  # deleted meanwhile: a Client administrator no longer sees it
     if response.status_code != 200:
         return f"status {response.status_code}"
+    if "HX-Redirect" in response.headers:
+        page = administrator.client.get(response.headers["HX-Redirect"])
+        shown = _MESSAGE_RE.findall(page.text)
+        return {"success": "won", "error": "lost"}.get(
+            shown[0] if len(shown) == 1 else "", f"redirect shows {shown}"
+        )
     trigger = json.loads(response.headers.get("HX-Trigger", "{}"))
     level = trigger.get("ui:message", {}).get("level")
     return {"success": "won", "error": "lost"}.get(level, f"no message ({trigger})")

@@ -321,6 +321,23 @@ def test_edit_refuses_a_deleted_token(client: Client, olivia: User, acme: Accoun
     assert not AuditRecord.objects.filter(event_key="platform.accounts.api_token.updated").exists()
 
 
+def test_edit_of_a_deleted_token_sends_htmx_to_its_details_with_the_message(
+    client: Client, olivia: User, acme: Account
+) -> None:
+    # A plain 302 would be followed inside the XHR and swap the details page into the dialog.
+    token = TokenFactory(account=acme, deleted=True)
+    sign_in(client, olivia, account=acme.public_id)
+    response = client.post(
+        f"/settings/api-tokens/{token.public_id}/edit/",
+        {"step": "general", "name": "Back", "origin": "list"},
+        **htmx(),
+    )
+    assert response.status_code == 200
+    assert response["HX-Redirect"] == f"/settings/api-tokens/{token.public_id}/"
+    page = client.get(response["HX-Redirect"]).content.decode()
+    assert '<p class="message message-error">A deleted API token cannot be edited.</p>' in page
+
+
 def test_the_summary_shows_the_value_on_its_first_get_only(client: Client, alice: User) -> None:
     sign_in(client, alice)
     overview = walk_to_overview(client)
