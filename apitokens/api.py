@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse
 
 from accounts.errors import AccountNotFound
 from accounts.models import Account, Module
-from apitokens import rules, services
+from apitokens import lifetime, rules, services
 from apitokens import secrets as token_secrets
 from apitokens.bodies import ApiTokenCreate, ApiTokenUpdate, ModuleRef
 from apitokens.errors import TokenNotFound
@@ -34,6 +34,7 @@ from tokens_admin.api import (
 )
 from tokens_admin.bodies import parse_all
 from tokens_admin.errors import Conflict, DomainError, ValidationFailed
+from tokens_admin.moments import NotAMoment, parse_moment
 from tokens_admin.problems import api_headers
 from tokens_admin.requests import request_context
 from tokens_admin.rql_django import Collection, Compiler, Field, Resource
@@ -47,6 +48,7 @@ DEFAULT_FIELDS = (
     "icon",
     "status",
     "lastAccessAt",
+    "expiresAt",
     "token",
     "account",
 )
@@ -94,8 +96,10 @@ TOKENS = Resource(
         "id": Field("public_id"),
         "name": Field("name"),
         "description": Field("description", sortable=False),
-        "status": Field("status", kind="choice", choices=tuple(TokenStatus.values)),
+        # As shown: Expired is derived from expiresAt (selectors.with_status_now).
+        "status": Field("status_now", kind="choice", choices=tuple(TokenStatus.values)),
         "lastAccessAt": Field("last_access_at", kind="datetime"),
+        "expiresAt": Field("expires_at", kind="datetime", null_is_never=True),
         "account.id": Field("account__public_id"),
         "account.name": Field("account__name"),
         "account.type": Field("account__type"),
@@ -149,8 +153,9 @@ def token_json(
         "name": token.name,
         "description": token.description or None,
         "icon": token.icon or None,
-        "status": token.status,
+        "status": token.shown_status,
         "lastAccessAt": iso(token.last_access_at),
+        "expiresAt": iso(token.expires_at),
         "account": {
             "id": account.public_id,
             "href": f"/accounts/accounts/{account.public_id}",
@@ -257,6 +262,25 @@ def _texts(body: ApiTokenUpdate, errors: dict[str, list[str]], *, creating: bool
     return texts
 
 
+def _expiry(body: ApiTokenUpdate, errors: dict[str, list[str]]) -> dict[str, Any]:
+    """``expires_at`` for the service when the body sends ``expiresAt`` (a date-time in the
+    future; the account's policy is the service's to apply)."""
+    if "expiresAt" not in body.sent() or "expiresAt" in errors:
+        return {}
+    if body.expiresAt is None:
+        return {"expires_at": None}
+    try:
+        moment = parse_moment(body.expiresAt)
+    except NotAMoment:
+        errors["expiresAt"] = ["Must be an ISO-8601 date-time such as 2027-01-31T12:00:00Z."]
+        return {}
+    refused = lifetime.expiry_errors(moment, lifetime.Limits())
+    if refused:
+        errors["expiresAt"] = refused
+        return {}
+    return {"expires_at": moment}
+
+
 def _account_from(account_id: str | None, principal: Principal) -> Account:
     if account_id is None or account_id == principal.account_id:
         return Account.objects.get(pk=principal.account_pk)
@@ -291,6 +315,7 @@ def list_tokens(request: HttpRequest, principal: Principal) -> HttpResponse:
 def create_token(request: HttpRequest, principal: Principal) -> HttpResponse:
     body, errors = parse_all(ApiTokenCreate, json_body(request))
     texts = _texts(body, errors, creating=True)
+    expiry = _expiry(body, errors)
     modules = _modules_from(body.modules, errors) if "modules" not in errors else []
     if errors:
         raise ValidationFailed(errors)
@@ -301,7 +326,7 @@ def create_token(request: HttpRequest, principal: Principal) -> HttpResponse:
         modules=modules,
         actor=Actor.api_token(principal),
         request=request_context(request),
-        **texts,
+        **{**texts, **expiry},
     )
     token = ApiToken.objects.select_related("account").get(pk=created.token.pk)
     return json_response(token_json(token, EVERYTHING, value=created.value), status=201)
@@ -318,6 +343,7 @@ def update_token(request: HttpRequest, principal: Principal, token_id: str) -> H
     token = _get_visible(principal, token_id)
     body, errors = parse_all(ApiTokenUpdate, json_body(request))
     changes: dict[str, Any] = _texts(body, errors, creating=False)
+    changes.update(_expiry(body, errors))
     if "modules" in body.sent() and "modules" not in errors:
         changes["modules"] = _modules_from(body.modules, errors)
     if errors:

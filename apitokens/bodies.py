@@ -26,6 +26,11 @@ Description = Annotated[StrictStr | None, text(documented={"maxLength": rules.DE
 Icon = Annotated[StrictStr | None, text(documented={"maxLength": rules.ICON_MAX})]
 
 
+# An ISO-8601 date-time, UTC when it names no offset (parsed by the handler, which names the
+# field in the one 400 with every other error).
+ExpiresAt = Annotated[StrictStr | None, text(documented={"format": "date-time", "maxLength": 64})]
+
+
 class ModuleRef(Reference):
     # Only the catalogue's ids exist; one in this shape that names no module is a 400 field
     # error of ``modules`` (no schema can list which exist).
@@ -47,6 +52,8 @@ class ApiTokenUpdate(Body):
     description: Description = None
     icon: Icon = None
     modules: list[ModuleRef] = Field(default_factory=list)
+    # ``null`` (or absent on create): never expires, where the account's policy allows it.
+    expiresAt: ExpiresAt = None
 
 
 class ApiTokenCreate(ApiTokenUpdate):

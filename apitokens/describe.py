@@ -9,6 +9,7 @@ from typing import Any
 from accounts.models import Module
 from apitokens.models import ApiToken
 from audit.types import Actor, ActorType, ObjectRef
+from tokens_admin.api import iso
 
 
 def actor_for_token(token: ApiToken) -> Actor:
@@ -34,6 +35,7 @@ def snapshot(token: ApiToken, modules: Sequence[Module] | None = None) -> dict[s
         "description": token.description,
         "icon": token.icon,
         "status": token.status,
+        "expiresAt": iso(token.expires_at),
         "account": {"id": token.account.public_id, "name": token.account.name},
         "modules": [{"id": m.public_id, "name": m.name} for m in mods],
     }
@@ -58,6 +60,10 @@ def describe_update(
         for field in ("name", "description", "icon")
         if field in changes
     ]
+    if "expires_at" in changes:
+        parts.append(
+            f"Expires: {changes['expires_at']['before']} → {changes['expires_at']['after']}"
+        )
     if "modules" in changes:
         kept = {m.pk for m in before}
         added = [m for m in after if m.pk not in kept]

@@ -24,6 +24,16 @@ class TokenDeleted(InvalidTransition):
     """Nothing leaves Deleted: no edit, no enable, no disable, no reveal."""
 
 
+class TokenExpired(Conflict):
+    """Enable on a token past its expiry: it would still not authenticate."""
+
+    def __init__(self, token_id: str) -> None:
+        super().__init__(
+            f"API token {token_id} has expired and cannot be enabled until it has a new "
+            "expiry: set expiresAt first."
+        )
+
+
 class AccountNotActive(Conflict):
     pass
 

@@ -24,8 +24,8 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
 from accounts.models import AccountStatus
+from apitokens import lifetime, services
 from apitokens import secrets as token_secrets
-from apitokens import services
 from apitokens.models import ApiToken, TokenStatus
 from tokens_admin.api import Principal
 from tokens_admin.problems import api_headers, problem, unavailable
@@ -71,6 +71,9 @@ class Credential(NamedTuple):
     # lastAccessAt is older than LAST_ACCESS_INTERVAL (or never written): the database
     # compares, so no datetime is read back and converted on every request.
     stale: bool
+    # Past expires_at (decided by the database, as ``stale``); the expiry's record is written.
+    expired: bool
+    expiry_recorded: bool
 
 
 # The lookup is written out rather than built by the ORM per request: building and compiling
@@ -79,7 +82,8 @@ class Credential(NamedTuple):
 LOOKUP_SQL = """
     SELECT token.id, token.public_id, token.name, token.digest, token.status,
            account.id, account.public_id, account.name, account.type, account.status,
-           (token.last_access_at IS NULL OR token.last_access_at <= %s)
+           (token.last_access_at IS NULL OR token.last_access_at <= %s),
+           (token.expires_at IS NOT NULL AND token.expires_at <= %s), token.expiry_recorded
     FROM apitokens_apitoken token
     JOIN accounts_account account ON account.id = token.account_id
     WHERE token.public_id = %s
@@ -89,30 +93,37 @@ LOOKUP_SQL = """
 def lookup_token(token_id: str, now: datetime | None = None) -> Credential | None:
     """The token with this id and its account, or ``None``; ``stale`` is decided at ``now``."""
     connection = connections[router.db_for_read(ApiToken)]
-    since = (now or timezone.now()) - LAST_ACCESS_INTERVAL
+    now = now or timezone.now()
     # (As the ORM passes a DateTimeField's value to this backend: SQLite stores text.)
-    params = [connection.ops.adapt_datetimefield_value(since), token_id]
+    adapt = connection.ops.adapt_datetimefield_value
+    params = [adapt(now - LAST_ACCESS_INTERVAL), adapt(now), token_id]
     with connection.cursor() as cursor:
         cursor.execute(LOOKUP_SQL, params)
         row = cursor.fetchone()
     if row is None:
         return None
     values = list(row)
-    values[-1] = bool(values[-1])  # (SQLite answers the comparison with 0 or 1)
+    for boolean in (-3, -2, -1):  # (SQLite answers a comparison with 0 or 1)
+        values[boolean] = bool(values[boolean])
     return Credential(*values)
 
 
-def _challenge(error: str | None = None) -> str:
-    return REALM if error is None else f'{REALM}, error="{error}"'
+def _challenge(error: str | None = None, description: str | None = None) -> str:
+    if error is None:
+        return REALM
+    described = f', error_description="{description}"' if description else ""
+    return f'{REALM}, error="{error}"{described}'
 
 
-def _unauthorized(request: HttpRequest, detail: str, error: str | None) -> HttpResponse:
+def _unauthorized(
+    request: HttpRequest, detail: str, error: str | None, description: str | None = None
+) -> HttpResponse:
     return problem(
         request,
         401,
         detail,
         kind="unauthorized" if error is None else error.replace("_", "-"),
-        headers={"WWW-Authenticate": _challenge(error)},
+        headers={"WWW-Authenticate": _challenge(error, description)},
     )
 
 
@@ -235,6 +246,12 @@ def _authenticate(request: AppRequest) -> Credential | HttpResponse:
             # yet seen the address fail): refused like any attempt over it.
             return _too_many(request, verdict)
         return _unauthorized(request, INVALID_TOKEN_DETAIL, "invalid_token")
+    if token.expired:
+        if not token.expiry_recorded:
+            lifetime.record_expiry(token.pk)
+        return _unauthorized(
+            request, "The API token expired.", "invalid_token", "The access token expired"
+        )
     if token.status == TokenStatus.DISABLED:
         return _unauthorized(request, "The API token is disabled.", "invalid_token")
     if token.account_status != AccountStatus.ACTIVE:

@@ -10,6 +10,9 @@ class TokenStatus(models.TextChoices):
     ACTIVE = "Active"
     DISABLED = "Disabled"
     DELETED = "Deleted"
+    # Never stored: what an Active or Disabled token past its ``expires_at`` reads as
+    # (``ApiToken.shown_status``; ``selectors.with_shown_status`` in queries).
+    EXPIRED = "Expired"
 
 
 class ApiToken(models.Model):
@@ -37,6 +40,11 @@ class ApiToken(models.Model):
     updated_by_name = models.CharField(max_length=200)
     updated_by_type = models.CharField(max_length=16)
     last_access_at = models.DateTimeField(null=True, blank=True)
+    # None: never expires. Past it the token reads Expired and authenticates no more.
+    expires_at = models.DateTimeField(null=True, blank=True)
+    # The ``expired`` audit record of the current ``expires_at`` is written (once: by the
+    # first refused use or the sweep); a new ``expires_at`` clears it.
+    expiry_recorded = models.BooleanField(default=False)
 
     class Meta:
         indexes = [
@@ -48,6 +56,8 @@ class ApiToken(models.Model):
             # With status, a name search is counted from the index alone (SQLite otherwise
             # counted through the created_at index, row by row: 11 ms instead of 2 at 10,000).
             models.Index(fields=["account", "name", "status"], name="token_account_name"),
+            # The expiry sweep and the notices read tokens by expiry across accounts.
+            models.Index(fields=["expires_at"], name="token_expires"),
         ]
 
     def __str__(self) -> str:
@@ -56,3 +66,33 @@ class ApiToken(models.Model):
     @property
     def is_deleted(self) -> bool:
         return self.status == TokenStatus.DELETED
+
+    @property
+    def is_expired(self) -> bool:
+        return (
+            self.expires_at is not None
+            and self.expires_at <= timezone.now()
+            and self.status != TokenStatus.DELETED
+        )
+
+    @property
+    def shown_status(self) -> str:
+        """The status people and clients see: Expired past ``expires_at`` (unless Deleted)."""
+        return TokenStatus.EXPIRED if self.is_expired else self.status
+
+
+class TokenPolicy(models.Model):
+    """An account's rules for its tokens' lifetime (issue 16). No row: no limits."""
+
+    account = models.OneToOneField(
+        Account, on_delete=models.CASCADE, primary_key=True, related_name="token_policy"
+    )
+    # None: no maximum; else 1-3650 days from the moment an expiry is set.
+    max_lifetime_days = models.PositiveIntegerField(null=True, blank=True)
+    require_expiry = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(default=timezone.now)
+    updated_by_id = models.CharField(max_length=32, blank=True)
+    updated_by_name = models.CharField(max_length=200, blank=True)
+
+    def __str__(self) -> str:
+        return f"Token policy of account {self.account_id}"

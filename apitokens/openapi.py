@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from apitokens import api
+from apitokens.api_policy import TokenPolicyUpdate
 from apitokens.bodies import ApiTokenCreate, ApiTokenUpdate
 from tokens_admin.bodies import component_schemas
 from tokens_admin.openapi import (
@@ -40,8 +41,11 @@ TOKEN_PROPERTIES: dict[str, Any] = {
     "name": STRING,
     "description": STRING,
     "icon": STRING,
-    "status": {"enum": ["Active", "Disabled", "Deleted"]},
+    # Expired: an Active or Disabled token past expiresAt (derived, filterable).
+    "status": {"enum": ["Active", "Disabled", "Deleted", "Expired"]},
     "lastAccessAt": {"type": "string", "format": "date-time"},
+    # Absent: never expires.
+    "expiresAt": {"type": "string", "format": "date-time"},
     "token": STRING,
     "account": ref("AccountRef"),
     "modules": {"type": "array", "items": ref("Module")},
@@ -85,7 +89,39 @@ SCHEMAS: dict[str, Any] = {
         "required": ["id", "href", "name", "status", "token", "account"],
         "properties": TOKEN_PROPERTIES,
     },
-    **component_schemas(ApiTokenCreate, ApiTokenUpdate),
+    "TokenPolicy": {
+        "type": "object",
+        "required": ["account", "requireExpiry"],
+        "properties": {
+            "account": {
+                "type": "object",
+                "required": ["id", "name"],
+                "properties": {"id": STRING, "name": STRING},
+            },
+            # Absent: no maximum.
+            "maxLifetimeDays": {"type": "integer", "minimum": 1, "maximum": 3650},
+            "requireExpiry": {"type": "boolean"},
+            "audit": {
+                "type": "object",
+                "required": ["updated"],
+                "properties": {"updated": ref("AuditStamp")},
+            },
+            # PUT only: the live tokens the new rules would refuse today (none is changed).
+            "exceeding": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["id", "name"],
+                    "properties": {
+                        "id": TOKEN_ID,
+                        "name": STRING,
+                        "expiresAt": {"type": "string", "format": "date-time"},
+                    },
+                },
+            },
+        },
+    },
+    **component_schemas(ApiTokenCreate, ApiTokenUpdate, TokenPolicyUpdate),
 }
 TOKEN_PROPERTIES["account"] = ref("TokenAccount")
 
@@ -139,8 +175,29 @@ PATHS: dict[str, Any] = {
         ),
         "delete": operation("Delete (terminal)", {"204": {"description": "Deleted"}}, NOT_FOUND),
     },
-    _token_path("/enable"): _transition("Enable a Disabled token"),
+    _token_path("/enable"): _transition("Enable a Disabled token (not an expired one)"),
     _token_path("/disable"): _transition("Disable an Active token"),
+}
+
+ACCOUNT_QUERY = {
+    "name": "account.id",
+    "in": "query",
+    "required": False,
+    "description": "Another account (Operations with Platform Account Management only)",
+    "schema": {"type": "string", "pattern": r"^ACC-\d{4}-\d{4}$"},
+}
+PATHS["/public/v1/accounts/api-token-policy"] = {
+    "parameters": [ACCOUNT_QUERY],
+    "get": operation(
+        "The account's token lifetime policy", {"200": json_content(ref("TokenPolicy"))}, NOT_FOUND
+    ),
+    "put": operation(
+        "Change the policy's fields sent; answers with the tokens it would refuse",
+        {"200": json_content(ref("TokenPolicy"))},
+        BODY_ERRORS,
+        NOT_FOUND,
+        requestBody=body_ref("TokenPolicyUpdate"),
+    ),
 }
 
 PART = Part(paths=PATHS, schemas=SCHEMAS)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Final, Protocol
 
-from django.db.models import QuerySet
+from django.db.models import Case, CharField, F, Q, QuerySet, Value, When
+from django.utils import timezone
 
 from accounts.models import Account, Module
 from apitokens.models import ApiToken, TokenStatus
@@ -31,12 +32,25 @@ def tokens_visible_to(viewer: Viewer) -> QuerySet[ApiToken]:
     """Client and Vendor callers: their own account, never Deleted. Operations (a token with
     Platform Account Management, or a user of an Operations account): Deleted included, and
     for the token every account. The digest is never needed to show a token."""
-    tokens = ApiToken.objects.select_related("account").defer("digest")
+    tokens = with_status_now(ApiToken.objects.select_related("account").defer("digest"))
     if viewer.visible_account_pk is not None:
         tokens = tokens.filter(account_id=viewer.visible_account_pk)
     if not viewer.sees_deleted:
         tokens = tokens.exclude(status=TokenStatus.DELETED)
     return tokens
+
+
+def with_status_now(tokens: QuerySet[ApiToken]) -> QuerySet[ApiToken]:
+    """``status_now``: the status as shown (``ApiToken.shown_status``), for filters and
+    sorts: Expired for an Active or Disabled token past its expiry, else the stored one."""
+    expired = Q(expires_at__lte=timezone.now()) & ~Q(status=TokenStatus.DELETED)
+    return tokens.annotate(
+        status_now=Case(
+            When(expired, then=Value(TokenStatus.EXPIRED.value)),
+            default=F("status"),
+            output_field=CharField(),
+        )
+    )
 
 
 def get_visible_token(

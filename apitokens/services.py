@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final
 
 from django.conf import settings
@@ -30,8 +31,10 @@ from apitokens.errors import (
     InvalidTransition,
     ModuleNotEnabled,
     TokenDeleted,
+    TokenExpired,
     TokenNotFound,
 )
+from apitokens.lifetime import describe_expiry, expiry_errors, limits_of
 from apitokens.models import ApiToken, TokenStatus
 from apitokens.rules import UNSET, Unset, validate_fields
 from audit.recorder import record
@@ -136,10 +139,12 @@ def create_token(
     description: str = "",
     icon: str = "",
     modules: Iterable[Module] = (),
+    expires_at: datetime | None = None,
     actor: Actor,
     request: RequestContext | None = None,
 ) -> CreatedToken:
-    """Create an Active token; the value is returned once and kept only encrypted."""
+    """Create an Active token; the value is returned once and kept only encrypted.
+    ``expires_at`` must meet the account's lifetime policy."""
     errors = validate_fields(name=name, description=description, icon=icon)
     if errors:
         raise ValidationFailed(errors)
@@ -153,7 +158,11 @@ def create_token(
         if locked_account.status != AccountStatus.ACTIVE:
             raise AccountNotActive(f"Account {locked_account.public_id} is disabled.")
         chosen = _check_modules(locked_account, modules)
+        refused = expiry_errors(expires_at, limits_of(locked_account))
+        if refused:
+            raise ValidationFailed({"expiresAt": refused})
         token = _new_token(locked_account, name, description, icon, actor)
+        token.expires_at = expires_at
         insert_with_public_id(token, prefix="TKN", groups=2, before_save=seal)
         token.modules.set(chosen)
         record(
@@ -164,7 +173,7 @@ def create_token(
             summary=f"API token {token.name} ({token.public_id}) created",
             details=f"API token {token.name} ({token.public_id}) created in account "
             f"{locked_account.name} ({locked_account.public_id}) {by(actor)}, with modules: "
-            f"{module_names(chosen)}.",
+            f"{module_names(chosen)}; expires: {describe_expiry(expires_at)}.",
             documents={"token": snapshot(token, chosen)},
             request=request,
         )
@@ -188,10 +197,13 @@ def update_token(
     description: str | Unset = UNSET,
     icon: str | Unset = UNSET,
     modules: Iterable[Module] | Unset = UNSET,
+    expires_at: datetime | Unset | None = UNSET,
     actor: Actor,
     request: RequestContext | None = None,
 ) -> ApiToken:
-    """Change only the fields given. Allowed in Active and Disabled; never changes status."""
+    """Change only the fields given. Allowed in Active and Disabled; never changes status.
+    A new ``expires_at`` must meet the account's lifetime policy (an Administrator extends an
+    expired token this way)."""
     errors = validate_fields(name=name, description=description, icon=icon)
     if errors:
         raise ValidationFailed(errors)
@@ -210,10 +222,23 @@ def update_token(
                     "after": [m.public_id for m in after_modules],
                 }
                 locked.modules.set(after_modules)
+        if not isinstance(expires_at, Unset) and expires_at != locked.expires_at:
+            refused = expiry_errors(expires_at, limits_of(locked.account_id))
+            if refused:
+                raise ValidationFailed({"expiresAt": refused})
+            changes["expires_at"] = {
+                "before": describe_expiry(locked.expires_at),
+                "after": describe_expiry(expires_at),
+            }
+            locked.expires_at = expires_at
+            locked.expiry_recorded = False  # a new expiry gets its own record when it passes
         if not changes:
             return locked
         stamp(locked, actor)
-        locked.save(update_fields=[*(f for f in changes if f != "modules"), *STAMP_FIELDS])
+        saved = [f for f in changes if f != "modules"]
+        if "expires_at" in changes:
+            saved.append("expiry_recorded")
+        locked.save(update_fields=[*saved, *STAMP_FIELDS])
         record(
             event=EVENT_UPDATED,
             obj=token_ref(locked),
@@ -243,6 +268,8 @@ def change_status(
         if verb is None:
             error = TokenDeleted if current == TokenStatus.DELETED else InvalidTransition
             raise error(token_id=locked.public_id, current=current, action=_VERBS[to])
+        if to == TokenStatus.ACTIVE and locked.is_expired:
+            raise TokenExpired(locked.public_id)
         locked.status = to
         stamp(locked, actor)
         locked.save(update_fields=["status", *STAMP_FIELDS])

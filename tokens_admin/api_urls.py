@@ -11,6 +11,7 @@ from django.views.decorators.csrf import csrf_exempt
 from accounts import api as modules_api
 from accounts import openapi as modules_openapi
 from apitokens import api as tokens_api
+from apitokens import api_policy
 from apitokens import openapi as tokens_openapi
 from audit import api as audit_api
 from audit import openapi as audit_openapi
@@ -41,6 +42,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path(
         f"accounts/api-tokens/{TOKEN_ID}/disable", tokens_api.disable_view, name="api-token-disable"
     ),
+    path("accounts/api-token-policy", api_policy.policy_view, name="api-token-policy"),
     path("accounts/modules", modules_api.modules_view, name="api-modules"),
     path("accounts/modules/<str:module_id>", modules_api.module_view, name="api-module"),
     path("audit/records", audit_api.records_view, name="api-audit-records"),

@@ -120,6 +120,10 @@ def _message(error: ErrorDetails) -> str:
         text = "Must not be empty." if ctx.get("min_length") == 1 else "Too short."
     elif kind == "string_pattern_mismatch":
         text = f"Must match {ctx['pattern']}."
+    elif kind == "greater_than_equal":
+        text = f"Must be at least {ctx['ge']}."
+    elif kind == "less_than_equal":
+        text = f"Must be at most {ctx['le']}."
     else:
         text = MESSAGES.get(kind, "Invalid value.")
     inner = ".".join(str(part) for part in error["loc"][1:])

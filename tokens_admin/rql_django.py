@@ -8,12 +8,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time
 from typing import Any
 
-from django.db.models import Exists, Q, QuerySet
-from django.utils.dateparse import parse_date, parse_datetime
+from django.db.models import Exists, F, OrderBy, Q, QuerySet
 
+from tokens_admin.moments import NotAMoment, parse_moment
 from tokens_admin.rql import (
     COMPARISONS,
     LISTS,
@@ -43,6 +42,9 @@ class Field:
     sortable: bool = True
     filterable: bool = True
     relation: Callable[[Q], Q] | None = None
+    # A null means "never" (an expiry): after every value ascending, first descending, on
+    # every database (SQLite and PostgreSQL disagree by default).
+    null_is_never: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,24 +75,12 @@ def _scalar(node: Node, context: str) -> Value | str:
 
 def _convert(spec: Field, name: str, text: str) -> Any:
     if spec.kind == "datetime":
-        wrong = RQLError(f"{name} expects an ISO-8601 date or date-time, got {text!r}")
         try:
-            # Both return None for what does not look like a date, and raise ValueError for
-            # what looks like one but does not exist (2026-02-30, 25:00).
-            parsed = parse_datetime(text)
-            day = parse_date(text) if parsed is None else None
-        except ValueError:
-            raise wrong from None
-        if parsed is None:
-            if day is None:
-                raise wrong
-            parsed = datetime.combine(day, time.min)
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        try:
-            return parsed.astimezone(UTC)
-        except OverflowError:
-            raise RQLError(f"{name}: {text!r} is out of range once converted to UTC") from None
+            return parse_moment(text)
+        except NotAMoment as wrong:
+            if wrong.reason.startswith("out of range"):
+                raise RQLError(f"{name}: {text!r} is {wrong.reason}") from None
+            raise RQLError(f"{name} expects an ISO-8601 date or date-time, got {text!r}") from None
     if spec.kind == "int":
         if not re.fullmatch(r"-?\d{1,18}", text):
             raise RQLError(f"{name} expects a whole number, got {text!r}")
@@ -235,14 +225,21 @@ class Compiler:
         # all(): no member fails the condition.
         return ~Q(collection.exists(~inner))
 
-    def order_by(self, order: Sequence[str], default: Sequence[str]) -> list[str]:
-        result: list[str] = []
+    def order_by(self, order: Sequence[str], default: Sequence[str]) -> list[str | OrderBy]:
+        result: list[str | OrderBy] = []
+        named: set[str] = set()
         for item in order:
             descending = item.startswith("-")
-            name = item.lstrip("+-")
-            spec = self.field(name, for_sort=True)
-            result.append(("-" if descending else "") + spec.lookup)
-        return result + [d for d in default if d.lstrip("-") not in {r.lstrip("-") for r in result}]
+            spec = self.field(item.lstrip("+-"), for_sort=True)
+            named.add(spec.lookup)
+            if spec.null_is_never:
+                column = F(spec.lookup)
+                result.append(
+                    column.desc(nulls_first=True) if descending else column.asc(nulls_last=True)
+                )
+            else:
+                result.append(("-" if descending else "") + spec.lookup)
+        return result + [d for d in default if d.lstrip("-") not in named]
 
     def apply(
         self, queryset: QuerySet[Any], query: Query, default_order: Sequence[str]

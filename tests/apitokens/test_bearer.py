@@ -236,7 +236,9 @@ def test_authentication_is_one_query(client, robot, django_assert_num_queries):
         call(client, f"Bearer {robot.plain_value}", path=f"{URL}/{robot.public_id}")
 
 
-def _expected_credential(token: ApiToken, *, stale: bool) -> middleware.Credential:
+def _expected_credential(
+    token: ApiToken, *, stale: bool, expired: bool = False
+) -> middleware.Credential:
     account = token.account
     return middleware.Credential(
         pk=token.pk,
@@ -250,6 +252,8 @@ def _expected_credential(token: ApiToken, *, stale: bool) -> middleware.Credenti
         account_type=account.type,
         account_status=account.status,
         stale=stale,
+        expired=expired,
+        expiry_recorded=token.expiry_recorded,
     )
 
 
@@ -273,6 +277,26 @@ def test_the_lookup_reads_what_the_orm_reads(robot, ago, stale):
     assert found == _expected_credential(robot, stale=stale)
     assert type(found.stale) is bool
     assert middleware.lookup_token("TKN-0000-0000", now=now) is None
+
+
+EXPIRY_CASES = [
+    pytest.param(None, False, id="never"),
+    pytest.param(timedelta(seconds=-1), False, id="in-a-second"),
+    pytest.param(timedelta(0), True, id="this-very-moment"),
+    pytest.param(timedelta(days=1), True, id="a-day-ago"),
+]
+
+
+@pytest.mark.parametrize(("ago", "expired"), EXPIRY_CASES)
+def test_the_lookup_decides_expiry_at_its_moment(robot, ago, expired):
+    now = timezone.now()
+    robot.expires_at = None if ago is None else now - ago
+    robot.last_access_at = now
+    robot.save(update_fields=["expires_at", "last_access_at"])
+    found = middleware.lookup_token(robot.public_id, now=now)
+    assert found == _expected_credential(robot, stale=False, expired=expired)
+    assert type(found.expired) is bool
+    assert type(found.expiry_recorded) is bool
 
 
 def test_the_lookup_is_one_query_on_djangos_cursor(robot):

@@ -111,6 +111,33 @@ def test_it_creates_gets_updates_enables_disables_and_deletes(connect, acme_worl
     ]
 
 
+def test_expiry_through_the_client_create_filter_and_refusal(connect, acme_world):
+    # issue 16's fields are additive: the client sends and reads them as plain JSON.
+    from datetime import UTC, datetime, timedelta
+
+    from django.utils import timezone
+
+    account, admin = acme_world
+    tokens = connect(admin.plain_value).accounts.api_tokens
+    when = (timezone.now() + timedelta(days=7)).astimezone(UTC).replace(microsecond=0)
+    wanted = when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    created = tokens.create({"name": "Weekly", "expiresAt": wanted})
+    assert created.expires_at == wanted  # (the client reads camelCase as snake_case)
+    cutoff = (when + timedelta(days=1)).isoformat().replace("+00:00", "Z")
+    found = list(tokens.filter(RQLQuery(expiresAt__lt=cutoff)).iterate())
+    assert [t.id for t in found] == [created.id]
+    ApiToken.objects.filter(public_id=created.id).update(
+        expires_at=datetime.now(UTC) - timedelta(seconds=1)
+    )
+    assert tokens.get(created.id).status == "Expired"
+    with pytest.raises(MPTAPIError) as caught:
+        connect(created.token).accounts.api_tokens.get(created.id)
+    assert caught.value.status_code == 401
+    assert "expired" in str(caught.value)
+    refused = tokens.filter(RQLQuery(status="Expired"))
+    assert [t.id for t in refused.iterate()] == [created.id]
+
+
 @pytest.mark.parametrize("operation", ["get", "update", "delete", "enable", "disable"])
 def test_unknown_ids_raise_404_not_found(connect, acme_world, operation):
     _, admin = acme_world

@@ -153,8 +153,106 @@ def test_it_removes_a_module_from_the_account_and_its_tokens(acme):
 
 
 def test_it_has_help_for_every_action(db):
-    for action in ("create", "list", "show", "modules"):
+    for action in ("create", "list", "show", "modules", "policy"):
         out = io.StringIO()
         with pytest.raises(SystemExit) as exited:
             call_command("accounts", action, "--help", stdout=out)
         assert exited.value.code == 0
+
+
+# --- policy (issue 16) ---------------------------------------------------------------------
+
+
+def _expiring_in(token, days: float) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apitokens.models import ApiToken
+
+    ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() + timedelta(days=days))
+
+
+def test_policy_shows_no_limits_by_default(acme):
+    out = run("policy", acme.public_id)
+    assert "Maximum lifetime: none" in out
+    assert "Expiry required: no" in out
+    assert run_json("policy", acme.public_id)["exceeding"] == []
+    assert not AuditRecord.objects.filter(event_key__endswith="api_token_policy.updated").exists()
+
+
+def test_tightening_lists_the_tokens_outside_and_shortens_nothing(acme):
+    from apitokens.models import ApiToken
+
+    far = TokenFactory(account=acme, name="Far")
+    near = TokenFactory(account=acme, name="Near")
+    _expiring_in(far, 100)
+    _expiring_in(near, 5)
+    data = run_json("policy", acme.public_id, "--max-lifetime-days", "30")
+    assert data["maxLifetimeDays"] == 30
+    assert [t["id"] for t in data["exceeding"]] == [far.public_id]
+    assert data["shortened"] == []
+    assert ApiToken.objects.get(pk=far.pk).expires_at > ApiToken.objects.get(pk=near.pk).expires_at
+    record = AuditRecord.objects.get(event_key="platform.accounts.api_token_policy.updated")
+    assert "Maximum lifetime: none → 30 days" in record.details
+    assert record.actor_type == "System"
+
+
+def test_apply_shortens_each_token_past_the_maximum_with_its_own_record(acme):
+    from django.utils import timezone
+
+    from apitokens.models import ApiToken
+
+    far = TokenFactory(account=acme, name="Far")
+    forever = TokenFactory(account=acme, name="Forever")
+    near = TokenFactory(account=acme, name="Near")
+    _expiring_in(far, 100)
+    _expiring_in(near, 5)
+    out = run("policy", acme.public_id, "--max-lifetime-days", "30", "--apply")
+    assert f"Shortened {far.public_id} (Far)" in out
+    assert f"Shortened {forever.public_id} (Forever)" in out
+    for token in (far, forever):
+        moved = ApiToken.objects.get(pk=token.pk).expires_at
+        assert abs((moved - timezone.now()).total_seconds() - 30 * 86400) < 60
+        record = AuditRecord.objects.filter(
+            object_id=token.public_id, event_key="platform.accounts.api_token.updated"
+        ).get()
+        assert "Expires:" in record.details
+    assert not AuditRecord.objects.filter(
+        object_id=near.public_id, event_key="platform.accounts.api_token.updated"
+    ).exists()
+    # Applied again: nothing is outside any more, nothing changes.
+    again = run_json("policy", acme.public_id, "--apply")
+    assert again["shortened"] == []
+    assert again["exceeding"] == []
+
+
+def test_require_expiry_alone_lists_tokens_without_one_and_apply_cannot_choose(acme):
+    forever = TokenFactory(account=acme, name="Forever")
+    data = run_json("policy", acme.public_id, "--require-expiry", "yes", "--apply")
+    assert data["requireExpiry"] is True
+    assert data["shortened"] == []
+    assert [t["id"] for t in data["exceeding"]] == [forever.public_id]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--max-lifetime-days", "0"),
+        ("--max-lifetime-days", "3651"),
+        ("--max-lifetime-days", "ten"),
+        ("--require-expiry", "maybe"),
+    ],
+)
+def test_policy_refuses_bad_values_and_changes_nothing(acme, args):
+    from apitokens.models import TokenPolicy
+
+    with pytest.raises(CommandError) as caught:
+        run("policy", acme.public_id, *args)
+    assert args[0] in str(caught.value)
+    assert not TokenPolicy.objects.exists()
+
+
+def test_policy_clears_the_maximum_with_none(acme):
+    run("policy", acme.public_id, "--max-lifetime-days", "10")
+    assert "Maximum lifetime: none" in run("policy", acme.public_id, "--max-lifetime-days", "none")

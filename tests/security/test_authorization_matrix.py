@@ -170,6 +170,10 @@ ROUTES: dict[str, Route] = {
     "api-token-disable": Route(
         "api", ("POST",), "/public/v1/accounts/api-tokens/{token}/disable", "token", tokens_scope
     ),
+    # The caller's own account's policy (another's by ?account.id=: tests/apitokens/test_expiry.py).
+    "api-token-policy": Route(
+        "api", ("GET", "PUT"), "/public/v1/accounts/api-token-policy", None, tokens_scope
+    ),
     "api-modules": Route("api", ("GET",), "/public/v1/accounts/modules", None, operations_scope),
     "api-module": Route(
         "api", ("GET",), "/public/v1/accounts/modules/MOD-1756", "module", operations_scope

@@ -24,7 +24,7 @@ from PIL import Image
 
 from accounts.models import Account, User
 from apitokens import services
-from apitokens.models import ApiToken
+from apitokens.models import ApiToken, TokenPolicy
 from audit.models import AuditRecord, EventType
 from audit.types import Actor
 from tests.factories import TokenFactory
@@ -545,3 +545,75 @@ def test_hostile_event_keys_are_refused_or_owned(
     assert response.status_code in (201, 400), response.content
     if response.status_code == 201:
         assert EventType.objects.get(key=event).owner_account_id == globex.public_id
+
+
+HOSTILE_EXPIRIES = [
+    "9" * 100_000,
+    "2027-01-01T00:00:00Z\x00",
+    "2027-01-01T00:00:00+99:99",
+    "0000-01-01T00:00:00Z",
+    "9999-12-31T23:59:59-23:59",
+    "2027-13-45",
+    {"$gt": ""},
+    ["2027-01-01"],
+    True,
+    -1,
+]
+
+
+@pytest.mark.parametrize("value", HOSTILE_EXPIRIES, ids=lambda v: repr(v)[:24])
+def test_hostile_expiries_get_a_clear_400_and_change_nothing(
+    client: Client, api_token: ApiToken, value: object
+) -> None:
+    before = AuditRecord.objects.count()
+    created = client.post(
+        TOKENS_URL,
+        data=json.dumps({"name": "Hostile", "expiresAt": value}),
+        content_type="application/json",
+        secure=True,
+        **bearer(api_token),
+    )
+    updated = client.put(
+        f"{TOKENS_URL}/{api_token.public_id}",
+        data=json.dumps({"expiresAt": value}),
+        content_type="application/json",
+        secure=True,
+        **bearer(api_token),
+    )
+    for response in (created, updated):
+        assert response.status_code == 400, response.content[:300]
+        body = response.json()
+        # (A NUL anywhere in a body is refused by the body parser, before any field.)
+        assert "expiresAt" in body.get("errors", {}) or "U+0000" in body["detail"], body
+        assert len(response.content) < 2000  # named, not echoed
+    assert ApiToken.objects.count() == 1
+    api_token.refresh_from_db()
+    assert api_token.expires_at is None
+    assert AuditRecord.objects.count() == before
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "account.id=" + "A" * 100_000,
+        "account.id=ACC-0000%000000",
+        "account.id=%27--",
+        "account.id=",
+    ],
+    ids=["huge", "nul", "quote", "empty"],
+)
+@pytest.mark.parametrize("method", ["get", "put"])
+def test_hostile_policy_accounts_get_a_clear_4xx(
+    client: Client, api_token: ApiToken, query: str, method: str
+) -> None:
+    response = getattr(client, method)(
+        f"/public/v1/accounts/api-token-policy?{query}",
+        data=json.dumps({"maxLifetimeDays": 1}) if method == "put" else None,
+        content_type="application/json",
+        secure=True,
+        **bearer(api_token),
+    )
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/problem+json"
+    assert len(response.content) < 2000
+    assert not TokenPolicy.objects.exists()
