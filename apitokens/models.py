@@ -43,8 +43,10 @@ class ApiToken(models.Model):
     # None: never expires. Past it the token reads Expired and authenticates no more.
     expires_at = models.DateTimeField(null=True, blank=True)
     # The ``expired`` audit record of the current ``expires_at`` is written (once: by the
-    # first refused use or the sweep); a new ``expires_at`` clears it.
-    expiry_recorded = models.BooleanField(default=False)
+    # first refused use or the sweep); a new ``expires_at`` clears it. A database default too,
+    # so that a server still on the previous release (a rolling deploy) and bulk inserts that
+    # name only the older columns (devtools' COPY) insert rows without it.
+    expiry_recorded = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         indexes = [
