@@ -11,9 +11,9 @@ from django.http import HttpRequest, HttpResponse
 
 from accounts.errors import AccountNotFound
 from accounts.models import Account, Module
-from apitokens import lifetime, rules, services
+from apitokens import lifetime, rules, services, value_rotation
 from apitokens import secrets as token_secrets
-from apitokens.bodies import ApiTokenCreate, ApiTokenUpdate, ModuleRef
+from apitokens.bodies import ApiTokenCreate, ApiTokenUpdate, ModuleRef, RotateBody
 from apitokens.errors import TokenNotFound
 from apitokens.models import ApiToken, TokenStatus
 from apitokens.selectors import get_visible_token, tokens_visible_to
@@ -32,7 +32,7 @@ from tokens_admin.api import (
     query_of,
     refuse_unknown_fields,
 )
-from tokens_admin.bodies import parse_all
+from tokens_admin.bodies import parse, parse_all
 from tokens_admin.errors import Conflict, DomainError, ValidationFailed
 from tokens_admin.moments import NotAMoment, parse_moment
 from tokens_admin.problems import api_headers
@@ -49,6 +49,7 @@ DEFAULT_FIELDS = (
     "status",
     "lastAccessAt",
     "expiresAt",
+    "rotation",
     "token",
     "account",
 )
@@ -156,6 +157,11 @@ def token_json(
         "status": token.shown_status,
         "lastAccessAt": iso(token.last_access_at),
         "expiresAt": iso(token.expires_at),
+        "rotation": (
+            {"previousValidUntil": iso(token.previous_valid_until)}
+            if token.previous_value_valid
+            else None
+        ),
         "account": {
             "id": account.public_id,
             "href": f"/accounts/accounts/{account.public_id}",
@@ -384,7 +390,23 @@ def _transition(action: str) -> Any:
     return handler
 
 
+def rotate_token(request: HttpRequest, principal: Principal, token_id: str) -> HttpResponse:
+    token = _get_visible(principal, token_id)
+    body = parse(RotateBody, json_body(request, optional=True))
+    rotated = value_rotation.rotate_token(
+        token=token,
+        grace_seconds=body.gracePeriod,
+        actor=Actor.api_token(principal),
+        request=request_context(request),
+    )
+    fresh = ApiToken.objects.select_related("account").get(pk=rotated.token.pk)
+    return json_response(token_json(fresh, EVERYTHING, value=rotated.value))
+
+
+# A token may rotate itself (a robot renews its own value before it expires).
+ROTATE_SCOPE = Scope(modules=SCOPE.modules, self_param="token_id", self_methods=("GET", "POST"))
 tokens_view = endpoint(SCOPE, GET=list_tokens, POST=create_token)
+rotate_view = endpoint(ROTATE_SCOPE, POST=rotate_token)
 token_view = endpoint(SCOPE, GET=get_token, PUT=update_token, DELETE=delete_token)
 enable_view = endpoint(SCOPE, POST=_transition("enable"))
 disable_view = endpoint(SCOPE, POST=_transition("disable"))

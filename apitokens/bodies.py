@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, StrictStr
+from pydantic import Field, StrictInt, StrictStr
 
 from apitokens import rules
 from tokens_admin.bodies import Body, Reference, text
@@ -61,3 +61,10 @@ class ApiTokenCreate(ApiTokenUpdate):
     service's rules (so that one answer names every field at once)."""
 
     model_config = {**ApiTokenUpdate.model_config, "json_schema_extra": {"required": ["name"]}}
+
+
+class RotateBody(Body):
+    """``POST …/{id}/rotate``: how long the replaced value keeps working, in seconds (0: it
+    stops at once, an emergency rotation; at most 7 days). The body may be left out."""
+
+    gracePeriod: Annotated[StrictInt, Field(ge=0, le=7 * 24 * 3600)] = 24 * 3600

@@ -25,11 +25,11 @@ class TokenDeleted(InvalidTransition):
 
 
 class TokenExpired(Conflict):
-    """Enable on a token past its expiry: it would still not authenticate."""
+    """Enable (or rotate) a token past its expiry: it would still not authenticate."""
 
-    def __init__(self, token_id: str) -> None:
+    def __init__(self, token_id: str, *, action: str = "enabled") -> None:
         super().__init__(
-            f"API token {token_id} has expired and cannot be enabled until it has a new "
+            f"API token {token_id} has expired and cannot be {action} until it has a new "
             "expiry: set expiresAt first."
         )
 

@@ -9,6 +9,7 @@ lastAccessAt is written after the response, on ``request_finished`` (docs/decisi
 
 from __future__ import annotations
 
+import hmac
 import logging
 import re
 from collections.abc import Callable
@@ -74,6 +75,9 @@ class Credential(NamedTuple):
     # Past expires_at (decided by the database, as ``stale``); the expiry's record is written.
     expired: bool
     expiry_recorded: bool
+    # During a rotation's grace period: the replaced value's digest, still accepted.
+    previous_digest: str
+    previous_valid: bool
 
 
 # The lookup is written out rather than built by the ORM per request: building and compiling
@@ -83,7 +87,9 @@ LOOKUP_SQL = """
     SELECT token.id, token.public_id, token.name, token.digest, token.status,
            account.id, account.public_id, account.name, account.type, account.status,
            (token.last_access_at IS NULL OR token.last_access_at <= %s),
-           (token.expires_at IS NOT NULL AND token.expires_at <= %s), token.expiry_recorded
+           (token.expires_at IS NOT NULL AND token.expires_at <= %s), token.expiry_recorded,
+           token.previous_digest,
+           (token.previous_valid_until IS NOT NULL AND token.previous_valid_until > %s)
     FROM apitokens_apitoken token
     JOIN accounts_account account ON account.id = token.account_id
     WHERE token.public_id = %s
@@ -96,14 +102,14 @@ def lookup_token(token_id: str, now: datetime | None = None) -> Credential | Non
     now = now or timezone.now()
     # (As the ORM passes a DateTimeField's value to this backend: SQLite stores text.)
     adapt = connection.ops.adapt_datetimefield_value
-    params = [adapt(now - LAST_ACCESS_INTERVAL), adapt(now), token_id]
+    params = [adapt(now - LAST_ACCESS_INTERVAL), adapt(now), adapt(now), token_id]
     with connection.cursor() as cursor:
         cursor.execute(LOOKUP_SQL, params)
         row = cursor.fetchone()
     if row is None:
         return None
     values = list(row)
-    for boolean in (-3, -2, -1):  # (SQLite answers a comparison with 0 or 1)
+    for boolean in (-5, -4, -3, -1):  # (SQLite answers a comparison with 0 or 1)
         values[boolean] = bool(values[boolean])
     return Credential(*values)
 
@@ -232,11 +238,7 @@ def _authenticate(request: AppRequest) -> Credential | HttpResponse:
     # secret costs, so the answer's timing does not tell which token ids exist.
     if (
         parsed is None
-        or not token_secrets.verify(
-            parsed.value,
-            token.digest if token is not None else NO_SUCH_DIGEST,
-            settings.TOKEN_PEPPER,
-        )
+        or not _matches(parsed.value, token)
         or token is None
         or token.status == TokenStatus.DELETED
     ):
@@ -258,6 +260,18 @@ def _authenticate(request: AppRequest) -> Credential | HttpResponse:
         return _unauthorized(request, "The API token's account is disabled.", "invalid_token")
     _identify(cast(ApiRequest, request), token)
     return token
+
+
+def _matches(value: str, token: Credential | None) -> bool:
+    """The value is the token's current one, or the one its last rotation replaced while the
+    grace period lasts. One HMAC either way; compared in constant time."""
+    computed = token_secrets.digest(value, settings.TOKEN_PEPPER)
+    if token is None:
+        hmac.compare_digest(computed, NO_SUCH_DIGEST)
+        return False
+    if hmac.compare_digest(computed, token.digest):
+        return True
+    return token.previous_valid and hmac.compare_digest(computed, token.previous_digest)
 
 
 def _identify(request: ApiRequest, token: Credential) -> None:

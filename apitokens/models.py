@@ -47,6 +47,13 @@ class ApiToken(models.Model):
     # so that a server still on the previous release (a rolling deploy) and bulk inserts that
     # name only the older columns (devtools' COPY) insert rows without it.
     expiry_recorded = models.BooleanField(default=False, db_default=False)
+    # After a rotation with a grace period: the replaced value's digest, which authenticates
+    # until ``previous_valid_until`` (then it is refused like any wrong secret).
+    previous_digest = models.CharField(max_length=64, blank=True, default="", db_default="")
+    previous_valid_until = models.DateTimeField(null=True, blank=True)
+    # When the current value was made by a rotation (None: at creation); a rotation keeps
+    # the lifetime the expiry gave the value it replaces.
+    rotated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [
@@ -76,6 +83,10 @@ class ApiToken(models.Model):
             and self.expires_at <= timezone.now()
             and self.status != TokenStatus.DELETED
         )
+
+    @property
+    def previous_value_valid(self) -> bool:
+        return self.previous_valid_until is not None and self.previous_valid_until > timezone.now()
 
     @property
     def shown_status(self) -> str:

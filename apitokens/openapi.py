@@ -7,7 +7,7 @@ from typing import Any
 
 from apitokens import api
 from apitokens.api_policy import TokenPolicyUpdate
-from apitokens.bodies import ApiTokenCreate, ApiTokenUpdate
+from apitokens.bodies import ApiTokenCreate, ApiTokenUpdate, RotateBody
 from tokens_admin.bodies import component_schemas
 from tokens_admin.openapi import (
     BODY_ERRORS,
@@ -46,6 +46,12 @@ TOKEN_PROPERTIES: dict[str, Any] = {
     "lastAccessAt": {"type": "string", "format": "date-time"},
     # Absent: never expires.
     "expiresAt": {"type": "string", "format": "date-time"},
+    # Only while a rotation's grace period lasts: until when the replaced value still works.
+    "rotation": {
+        "type": "object",
+        "required": ["previousValidUntil"],
+        "properties": {"previousValidUntil": {"type": "string", "format": "date-time"}},
+    },
     "token": STRING,
     "account": ref("AccountRef"),
     "modules": {"type": "array", "items": ref("Module")},
@@ -121,7 +127,7 @@ SCHEMAS: dict[str, Any] = {
             },
         },
     },
-    **component_schemas(ApiTokenCreate, ApiTokenUpdate, TokenPolicyUpdate),
+    **component_schemas(ApiTokenCreate, ApiTokenUpdate, TokenPolicyUpdate, RotateBody),
 }
 TOKEN_PROPERTIES["account"] = ref("TokenAccount")
 
@@ -177,6 +183,21 @@ PATHS: dict[str, Any] = {
     },
     _token_path("/enable"): _transition("Enable a Disabled token (not an expired one)"),
     _token_path("/disable"): _transition("Disable an Active token"),
+    _token_path("/rotate"): {
+        "parameters": [path_param("id", TOKEN_ID)],
+        "post": operation(
+            "A new value at once (in token); the old one works until"
+            " rotation.previousValidUntil. A token may rotate itself.",
+            {"200": json_content(ref("ApiToken"))},
+            BODY_ERRORS,
+            NOT_FOUND,
+            CONFLICT,
+            requestBody={
+                "required": False,
+                "content": {"application/json": {"schema": ref("RotateBody")}},
+            },
+        ),
+    },
 }
 
 ACCOUNT_QUERY = {

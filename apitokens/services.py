@@ -89,7 +89,7 @@ def stamp(token: ApiToken, actor: Actor) -> None:
     token.updated_by_type = str(actor.type)
 
 
-def _lock(token: ApiToken | str) -> ApiToken:
+def lock_token(token: ApiToken | str) -> ApiToken:
     """Re-read the token under a row lock (PostgreSQL) or the write lock (SQLite IMMEDIATE)."""
     query = ApiToken.objects.select_for_update().select_related("account")
     if isinstance(token, ApiToken):
@@ -103,7 +103,7 @@ def _lock(token: ApiToken | str) -> ApiToken:
     return locked
 
 
-def _seal(token: ApiToken) -> str:
+def seal_value(token: ApiToken) -> str:
     """A new value for ``token`` (its id is known by now), kept as a digest and encrypted."""
     value = token_secrets.generate_value(token.public_id)
     token.digest = token_secrets.digest(value, settings.TOKEN_PEPPER)
@@ -151,7 +151,7 @@ def create_token(
     holder: dict[str, str] = {}
 
     def seal(token: ApiToken) -> None:
-        holder["value"] = _seal(token)
+        holder["value"] = seal_value(token)
 
     with transaction.atomic():
         locked_account = Account.objects.select_for_update().get(pk=account.pk)
@@ -208,7 +208,7 @@ def update_token(
     if errors:
         raise ValidationFailed(errors)
     with transaction.atomic():
-        locked = _lock(token)
+        locked = lock_token(token)
         if locked.status == TokenStatus.DELETED:
             raise TokenDeleted(token_id=locked.public_id, current=locked.status, action="edited")
         before_modules = list(locked.modules.all())
@@ -262,7 +262,7 @@ def change_status(
 ) -> ApiToken:
     """Apply one row of the transition table, or raise ``InvalidTransition``."""
     with transaction.atomic():
-        locked = _lock(token)
+        locked = lock_token(token)
         current = TokenStatus(locked.status)
         verb = TRANSITIONS.get((current, to))
         if verb is None:
@@ -319,7 +319,7 @@ def reveal_value(
 ) -> str:
     """Decrypt the value for a person and record that they saw (or copied) it."""
     with transaction.atomic():
-        locked = _lock(token)
+        locked = lock_token(token)
         if locked.status == TokenStatus.DELETED:
             raise TokenDeleted(token_id=locked.public_id, current=locked.status, action="revealed")
         value = decrypt_value(locked)

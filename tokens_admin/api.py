@@ -72,11 +72,13 @@ class Scope:
     modules: tuple[str, ...] = ()
     account_types: tuple[str, ...] = ()
     self_param: str | None = None
+    # The methods a token may use on itself whatever its modules (a robot rotates itself).
+    self_methods: tuple[str, ...] = ("GET",)
 
     def allows(self, principal: Principal, method: str, kwargs: Mapping[str, Any]) -> bool:
         if (
             self.self_param
-            and method == "GET"
+            and method in self.self_methods
             and kwargs.get(self.self_param) == principal.token_id
         ):
             return True

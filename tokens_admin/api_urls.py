@@ -42,6 +42,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path(
         f"accounts/api-tokens/{TOKEN_ID}/disable", tokens_api.disable_view, name="api-token-disable"
     ),
+    path(f"accounts/api-tokens/{TOKEN_ID}/rotate", tokens_api.rotate_view, name="api-token-rotate"),
     path("accounts/api-token-policy", api_policy.policy_view, name="api-token-policy"),
     path("accounts/modules", modules_api.modules_view, name="api-modules"),
     path("accounts/modules/<str:module_id>", modules_api.module_view, name="api-module"),

@@ -254,6 +254,8 @@ def _expected_credential(
         stale=stale,
         expired=expired,
         expiry_recorded=token.expiry_recorded,
+        previous_digest=token.previous_digest,
+        previous_valid=False,
     )
 
 

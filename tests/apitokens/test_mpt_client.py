@@ -117,7 +117,7 @@ def test_expiry_through_the_client_create_filter_and_refusal(connect, acme_world
 
     from django.utils import timezone
 
-    account, admin = acme_world
+    _account, admin = acme_world
     tokens = connect(admin.plain_value).accounts.api_tokens
     when = (timezone.now() + timedelta(days=7)).astimezone(UTC).replace(microsecond=0)
     wanted = when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -136,6 +136,29 @@ def test_expiry_through_the_client_create_filter_and_refusal(connect, acme_world
     assert "expired" in str(caught.value)
     refused = tokens.filter(RQLQuery(status="Expired"))
     assert [t.id for t in refused.iterate()] == [created.id]
+
+
+def test_a_rotated_token_reads_and_works_through_the_client(connect, server, acme_world):
+    # The client has no rotate action of its own: the call is plain HTTPS; what it reads back
+    # (the rotation field) and the new value go through the client.
+    import ssl
+
+    import httpx
+
+    _account, admin = acme_world
+    robot = TokenFactory(account=admin.account, name="Rotating robot")
+    rotated = httpx.post(
+        f"{server.url}/public/v1/accounts/api-tokens/{robot.public_id}/rotate",
+        json={"gracePeriod": 600},
+        headers={"Authorization": f"Bearer {robot.plain_value}"},
+        verify=ssl.create_default_context(cafile=str(server.cafile)),
+    )
+    assert rotated.status_code == 200, rotated.text
+    new_value = rotated.json()["token"]
+    fetched = connect(new_value).accounts.api_tokens.get(robot.public_id)
+    assert fetched.rotation.previous_valid_until == rotated.json()["rotation"]["previousValidUntil"]
+    # The old value still works through the client during the grace period.
+    assert connect(robot.plain_value).accounts.api_tokens.get(robot.public_id).id == robot.public_id
 
 
 @pytest.mark.parametrize("operation", ["get", "update", "delete", "enable", "disable"])
