@@ -105,7 +105,8 @@ def test_every_record_fits_the_screen(new_page: Any, world: World, width: int) -
     for link in page.get_by_role("link", name="View details").all():
         box = link.bounding_box()
         assert box is not None
-        assert 0 <= box["x"] and box["x"] + box["width"] <= width, box
+        assert box["x"] >= 0, box
+        assert box["x"] + box["width"] <= width, box
         assert link.is_visible()
 
     # The event's name first, its key as well; the edit as old → new.
@@ -131,7 +132,8 @@ def test_every_record_fits_the_screen(new_page: Any, world: World, width: int) -
     expect(dialog.locator("dl.diff")).to_contain_text("CRM robot → CRM robot 2")
     box = dialog.bounding_box()
     assert box is not None
-    assert 0 <= box["x"] and box["x"] + box["width"] <= width
+    assert box["x"] >= 0
+    assert box["x"] + box["width"] <= width
     assert page.evaluate("document.scrollingElement.scrollWidth") <= width
     assert token.public_id in dialog.inner_text()
 
@@ -146,7 +148,9 @@ def test_filters_apply_as_they_change(new_page: Any, world: World) -> None:
     # Typed, not pasted, and no button pressed.
     page.get_by_label("Object ID").press_sequentially(token.public_id, delay=20)
     expect(rows).to_have_count(3)
-    expect(page).to_have_url(f"{page.url.split('?')[0]}?event=&object={token.public_id}&actor=&from=&to=")
+    expect(page).to_have_url(
+        f"{page.url.split('?')[0]}?event=&object={token.public_id}&actor=&from=&to="
+    )
     page.get_by_label("Event").select_option(label="API token updated")
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text("API token updated")
@@ -175,7 +179,8 @@ def test_from_after_to_says_so_next_to_the_dates(new_page: Any, world: World, js
     # Next to the fields: right under them, not somewhere else on the page.
     field = page.get_by_label("To", exact=True).bounding_box()
     message = error.bounding_box()
-    assert field is not None and message is not None
+    assert field is not None
+    assert message is not None
     assert 0 <= message["y"] - (field["y"] + field["height"]) < 40
     # Put right, the records are back and the message goes.
     page.get_by_label("To", exact=True).fill("2026-03-31")
