@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Final, Protocol
 
 from django.contrib.auth.decorators import login_required
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
@@ -28,12 +28,14 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
-from audit import export
+from audit import display, export
 from audit.models import AuditRecord, EventType
 from tokens_admin.requests import AppRequest
 from tokens_admin.ui import query_with, search_text
 
 PER_PAGE: Final = 25
+# The page counts at most this many records (plus one, to know there are more).
+COUNT_CAP: Final = 10_000
 
 
 class ViewedAccount(Protocol):
@@ -70,6 +72,8 @@ class Filters:
     actor: str
     date_from: str
     date_to: str
+    # By field ("from", "to"), and "range" for a From after To: each makes the page a 400
+    # that shows no records, rather than a list that is silently empty or silently unfiltered.
     errors: dict[str, str]
 
     @classmethod
@@ -77,17 +81,33 @@ class Filters:
         errors: dict[str, str] = {}
         date_from = request.GET.get("from", "").strip()
         date_to = request.GET.get("to", "").strip()
-        for key, value in (("from", date_from), ("to", date_to)):
+        for key, label, value in (("from", "From", date_from), ("to", "To", date_to)):
             if value and _day(value) is None:
-                errors[key] = "Enter a date like 2026-11-22."
+                errors[key] = f"Enter “{label}” as a date like 2026-11-22."
+        start, end = _day(date_from), _day(date_to)
+        if start is not None and end is not None and start > end:
+            errors["range"] = "“From” must be on or before “To”."
         return cls(
             event=search_text(request, "event", 200),
             object=search_text(request, "object", 32),
             actor=search_text(request, "actor", 32),
-            date_from=date_from if "from" not in errors else "",
-            date_to=date_to if "to" not in errors else "",
+            # Shown back as typed (a date input shows nothing for what is no date), bounded.
+            date_from=date_from[:32],
+            date_to=date_to[:32],
             errors=errors,
         )
+
+    @property
+    def dates_error(self) -> str:
+        return " ".join(self.errors[key] for key in ("from", "to", "range") if key in self.errors)
+
+    @property
+    def from_invalid(self) -> bool:
+        return "from" in self.errors or "range" in self.errors
+
+    @property
+    def to_invalid(self) -> bool:
+        return "to" in self.errors or "range" in self.errors
 
     def apply(self, records: QuerySet[AuditRecord]) -> QuerySet[AuditRecord]:
         if self.event:
@@ -126,6 +146,40 @@ def _cursor_of(entry: AuditRecord) -> str:
     return f"{entry.timestamp.isoformat()}_{entry.pk}"
 
 
+@dataclass(frozen=True)
+class Position:
+    """Where a page sits: "26-50 of 1,234 records" (with an en dash). Counting stops after ``COUNT_CAP`` rows,
+    so a million records cost what 10,001 cost: past that, the total reads "10,000+", and a
+    page further down than the cap says only that it is past it."""
+
+    newer: int  # rows before this page, at most COUNT_CAP + 1
+    shown: int
+    total: int  # at most COUNT_CAP + 1
+    cap: int
+
+    @property
+    def label(self) -> str:
+        if not self.total:
+            return "0 records"
+        if self.newer + self.shown > self.cap:
+            noun = "record" if self.shown == 1 else "records"
+            return f"{self.shown:,} {noun} past the newest {self.cap:,}"
+        total = f"{self.cap:,}+" if self.total > self.cap else f"{self.total:,}"
+        return f"{self.newer + 1:,}\N{EN DASH}{self.newer + self.shown:,} of {total} records"
+
+
+def _position(records: QuerySet[AuditRecord], rows: list[AuditRecord]) -> Position:
+    """One query over the newest ``COUNT_CAP + 1`` matching rows (the index's order): how
+    many there are, and how many of them are newer than this page's first row."""
+    newest = records.order_by("-timestamp", "-id").values("id", "timestamp")[: COUNT_CAP + 1]
+    if not rows:
+        return Position(newer=0, shown=0, total=newest.count(), cap=COUNT_CAP)
+    first = rows[0]
+    newer = Q(timestamp__gt=first.timestamp) | Q(timestamp=first.timestamp, id__gt=first.pk)
+    counted = newest.aggregate(total=Count("id"), newer=Count("id", filter=newer))
+    return Position(newer=counted["newer"], shown=len(rows), total=counted["total"], cap=COUNT_CAP)
+
+
 @login_required
 @require_GET
 @vary_on_headers("HX-Request")
@@ -135,7 +189,12 @@ def audit_list(request: AppRequest, require_admin: AccessCheck) -> HttpResponse:
     records = filters.apply(account_records(access.account.public_id))
     after = _cursor(request.GET.get("after", ""))
     before = _cursor(request.GET.get("before", ""))
-    if before is not None:
+    rows: list[AuditRecord] = []
+    has_newer = has_older = False
+    position = None
+    if filters.errors:
+        pass  # nothing to show until the dates make sense
+    elif before is not None:
         moment, pk = before
         window = list(
             records.filter(Q(timestamp__gt=moment) | Q(timestamp=moment, pk__gt=pk)).order_by(
@@ -148,16 +207,22 @@ def audit_list(request: AppRequest, require_admin: AccessCheck) -> HttpResponse:
     else:
         if after is not None:
             moment, pk = after
-            records = records.filter(Q(timestamp__lt=moment) | Q(timestamp=moment, pk__lt=pk))
-        window = list(records.order_by("-timestamp", "-id")[: PER_PAGE + 1])
+            page = records.filter(Q(timestamp__lt=moment) | Q(timestamp=moment, pk__lt=pk))
+        else:
+            page = records
+        window = list(page.order_by("-timestamp", "-id")[: PER_PAGE + 1])
         has_older = len(window) > PER_PAGE
         rows = window[:PER_PAGE]
         has_newer = after is not None
+    if not filters.errors:
+        position = _position(records, rows)
+    names = dict(EventType.objects.order_by("key").values_list("key", "name"))
     context: dict[str, Any] = {
         "access": access,
-        "records": rows,
+        "entries": display.shown(rows, names),
         "filters": filters,
-        "event_types": list(EventType.objects.order_by("key").values_list("key", flat=True)),
+        "position": position,
+        "event_types": display.event_choices(names),
         "newest_url": query_with(request, after=None, before=None),
         "older_url": query_with(request, after=_cursor_of(rows[-1]), before=None)
         if rows and has_older
@@ -171,7 +236,9 @@ def audit_list(request: AppRequest, require_admin: AccessCheck) -> HttpResponse:
     template = "audit/list.html"
     if request.htmx and request.headers.get("HX-Target") == "audit-table":
         template += "#table"
-    return render(request, template, context)
+        # The date errors sit next to the fields, outside the table: sent out of band.
+        context["oob"] = True
+    return render(request, template, context, status=400 if filters.errors else 200)
 
 
 @login_required
@@ -180,13 +247,21 @@ def audit_list(request: AppRequest, require_admin: AccessCheck) -> HttpResponse:
 def audit_record(request: AppRequest, public_id: str, require_admin: AccessCheck) -> HttpResponse:
     """ "View details": the whole record, its documents as formatted JSON."""
     access = require_admin(request)
-    entry = account_records(access.account.public_id).filter(public_id=public_id).first()
+    entry = (
+        account_records(access.account.public_id)
+        .select_related("event")
+        .filter(public_id=public_id)
+        .first()
+    )
     if entry is None:
         raise Http404("No such audit record.")
     full = export.public_dict(entry)
     context = {
         "access": access,
         "record": entry,
+        "event": display.event_label(entry.event_key, entry.event.name),
+        "event_description": entry.event.description,
+        "changes": display.changes_of(entry.documents),
         "documents_json": json.dumps(entry.documents, indent=2, ensure_ascii=False, sort_keys=True),
         "record_json": json.dumps(full, indent=2, ensure_ascii=False),
     }

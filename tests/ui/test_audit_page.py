@@ -8,13 +8,15 @@ import io
 import json
 import re
 
+import pytest
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from accounts.models import Account, User
+from accounts.models import Account, Module, User
 from apitokens import services
-from audit.models import AuditRecord
+from audit import views
+from audit.models import AuditRecord, EventType
 from audit.types import Actor
 from tests.factories import TokenFactory
 from tests.ui.conftest import htmx, sign_in
@@ -66,8 +68,8 @@ def test_it_filters_by_event_object_actor_and_date(
     assert len(rows(client.get(URL, {"from": today, "to": today}).content.decode())) >= 3
     assert rows(client.get(URL, {"to": "2000-01-01"}).content.decode()) == []
     bad = client.get(URL, {"from": "yesterday"})
-    assert bad.status_code == 200
-    assert "Enter a date like" in bad.content.decode()
+    assert bad.status_code == 400
+    assert "Enter “From” as a date like 2026-11-22." in bad.content.decode()
 
 
 def test_it_pages_by_keyset_both_ways(client: Client, alice: User, acme: Account) -> None:
@@ -172,8 +174,163 @@ def test_details_show_on_the_page_the_token_tab_and_the_record_dialog(
     shown = "Name: &#x27;CRM robot&#x27; → &#x27;CRM robot 2&#x27;, by System (SYSTEM)."
     sign_in(client, alice)
     page = client.get(URL).content.decode()
-    assert f'<td data-label="Details">{shown}</td>' in page
+    # The account's trail shows the edit as a diff (issue 15); the token's tab as text.
+    assert '<dt>Name</dt>\n    <dd><span class="diff-old">CRM robot</span>' in page
     tab = client.get(f"/settings/api-tokens/{token.public_id}/audit/").content.decode()
     assert f'<td data-label="Details">{shown}</td>' in tab
     dialog = client.get(f"{URL}{entry.public_id}/", **htmx()).content.decode()
     assert f"<dt>Details</dt><dd>{shown}</dd>" in dialog
+
+
+# --- Issue 15: the page survives real use ------------------------------------------------------
+
+
+def test_from_after_to_is_a_400_with_the_error_next_to_the_dates(
+    client: Client, alice: User, acme: Account
+) -> None:
+    TokenFactory(account=acme, name="CRM robot")
+    sign_in(client, alice)
+    page = client.get(URL, {"from": "2026-03-10", "to": "2026-03-01"})
+    body = page.content.decode()
+    assert page.status_code == 400
+    form = body.split('role="search"', 1)[1].split("</form>", 1)[0]
+    assert "“From” must be on or before “To”." in form
+    assert 'id="audit-from" type="date" name="from" value="2026-03-10"' in form
+    assert form.count('aria-invalid="true"') == 2
+    assert rows(body) == []
+    assert "Fix the dates to see records." in body
+    # The htmx partial says it too, out of band into the slot next to the fields.
+    partial = client.get(
+        URL, {"from": "2026-03-10", "to": "2026-03-01"}, **htmx(HX_Target="audit-table")
+    )
+    text = partial.content.decode()
+    assert partial.status_code == 400
+    assert re.search(
+        r'<p [^>]*id="audit-dates-error"[^>]*hx-swap-oob="innerHTML"[^>]*>'
+        r"“From” must be on or before “To”.</p>",
+        text,
+    )
+    assert rows(text) == []
+    # Fixed dates empty the slot again.
+    fixed = client.get(URL, {"from": "2026-03-01"}, **htmx(HX_Target="audit-table"))
+    assert fixed.status_code == 200
+    assert re.search(
+        r'id="audit-dates-error"[^>]*hx-swap-oob="innerHTML"[^>]*></p>', fixed.content.decode()
+    )
+    # The same day on both sides is a range of one day, not an error.
+    assert client.get(URL, {"from": "2026-03-01", "to": "2026-03-01"}).status_code == 200
+
+
+def test_a_date_that_is_no_date_is_a_400_too(client: Client, alice: User, acme: Account) -> None:
+    TokenFactory(account=acme)
+    sign_in(client, alice)
+    response = client.get(URL, {"to": "2026-13-45"})
+    assert response.status_code == 400
+    assert "Enter “To” as a date like 2026-11-22." in response.content.decode()
+
+
+def position(body: str) -> str:
+    found = re.search(r'<p class="row-info"[^>]*>(.*?)</p>', body, re.S)
+    assert found is not None
+    return " ".join(found.group(1).split())
+
+
+def test_paging_says_where_the_page_is_and_of_how_many(
+    client: Client, alice: User, acme: Account
+) -> None:
+    token = TokenFactory(account=acme)
+    for _ in range(14):  # 1 created + 28 status changes = 29 records
+        services.disable_token(token=token, actor=Actor.system())
+        services.enable_token(token=token, actor=Actor.system())
+    sign_in(client, alice)
+    first = client.get(URL).content.decode()
+    assert position(first) == "1–25 of 29 records"
+    older = re.search(r'href="(\?[^"]*after=[^"]+)"[^>]*rel="next"', first)
+    assert older is not None
+    second = client.get(URL + older.group(1).replace("&amp;", "&")).content.decode()
+    assert position(second) == "26–29 of 29 records"
+    newer = re.search(r'href="(\?[^"]*before=[^"]+)"[^>]*rel="prev"', second)
+    assert newer is not None
+    back = client.get(URL + newer.group(1).replace("&amp;", "&")).content.decode()
+    assert position(back) == "1–25 of 29 records"
+    assert position(client.get(URL, {"object": "TKN-0000-0000"}).content.decode()) == "0 records"
+
+
+def test_the_count_stops_at_its_cap(
+    client: Client, alice: User, acme: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A million records in one account: the page counts at most COUNT_CAP + 1 of them.
+    monkeypatch.setattr(views, "COUNT_CAP", 10)
+    monkeypatch.setattr(views, "PER_PAGE", 4)
+    token = TokenFactory(account=acme)
+    for _ in range(10):  # 21 records
+        services.disable_token(token=token, actor=Actor.system())
+        services.enable_token(token=token, actor=Actor.system())
+    sign_in(client, alice)
+    with CaptureQueriesContext(connection) as captured:
+        body = client.get(URL).content.decode()
+    counts = [q["sql"] for q in captured.captured_queries if "COUNT(" in q["sql"].upper()]
+    assert len(counts) == 1
+    assert "LIMIT 11" in counts[0]
+    seen = []
+    while True:
+        seen.append(position(body))
+        older = re.search(r'href="(\?[^"]*after=[^"]+)"[^>]*rel="next"', body)
+        if older is None:
+            break
+        body = client.get(URL + older.group(1).replace("&amp;", "&")).content.decode()
+    assert seen == [
+        "1–4 of 10+ records",
+        "5–8 of 10+ records",
+        "4 records past the newest 10",
+        "4 records past the newest 10",
+        "4 records past the newest 10",
+        "1 record past the newest 10",
+    ]
+
+
+def test_each_row_names_its_event_in_words_and_shows_its_key(
+    client: Client, alice: User, acme: Account
+) -> None:
+    TokenFactory(account=acme, name="CRM robot")
+    sign_in(client, alice)
+    body = client.get(URL).content.decode()
+    assert '<span class="event-name">API token created</span>' in body
+    assert "platform.<wbr>accounts.<wbr>api_token.<wbr>created" in body
+    assert ">API token created</option>" in body
+    # An event type someone named keeps its name.
+    EventType.objects.filter(key="platform.accounts.api_token.created").update(name="Robot hired")
+    body = client.get(URL).content.decode()
+    assert '<span class="event-name">Robot hired</span>' in body
+    assert ">Robot hired</option>" in body
+
+
+def test_an_edit_reads_as_a_diff_on_the_page_and_in_the_dialog(
+    client: Client, alice: User, acme: Account
+) -> None:
+    token = TokenFactory(account=acme, name="CRM robot", modules=["MOD-1756"])
+    services.update_token(
+        token=token,
+        name="CRM robot 2",
+        description="Nightly sync",
+        modules=list(Module.objects.filter(public_id__in=["MOD-4525"])),
+        actor=Actor.system(),
+    )
+    entry = AuditRecord.objects.get(event_key=services.EVENT_UPDATED)
+    sign_in(client, alice)
+    page = client.get(URL).content.decode()
+    dialog = client.get(f"{URL}{entry.public_id}/", **htmx()).content.decode()
+    for body in (page, dialog):
+        diff = body.split('<dl class="diff">', 1)[1].split("</dl>", 1)[0]
+        text = " ".join(re.sub(r"<[^>]+>", " ", diff).split())
+        assert "Name CRM robot → CRM robot 2" in text
+        assert "Description (empty) → Nightly sync" in text
+        assert "Modules Added: Billing (MOD-4525) Removed: MOD-1756" in text
+    assert token.plain_value not in page + dialog
+
+
+def test_the_page_has_the_width_of_the_other_pages(
+    client: Client, alice: User, acme: Account
+) -> None:
+    sign_in(client, alice)
+    assert '<main id="main" tabindex="-1">' in client.get(URL).content.decode()
