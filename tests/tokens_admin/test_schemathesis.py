@@ -146,7 +146,7 @@ def test_tokens_and_audit_endpoints_agree_with_openapi_json(server, tmp_path):
     report = schemathesis(
         server, tmp_path, token.plain_value, "--exclude-path-regex", "^/public/v1/accounts/modules"
     )
-    assert "13 selected / 15 total" in report
+    assert "16 selected / 18 total" in report
 
 
 def test_the_module_catalogue_agrees_with_openapi_json(server, tmp_path):
@@ -155,4 +155,4 @@ def test_the_module_catalogue_agrees_with_openapi_json(server, tmp_path):
     report = schemathesis(
         server, tmp_path, token.plain_value, "--include-path-regex", "^/public/v1/accounts/modules"
     )
-    assert "2 selected / 15 total" in report
+    assert "2 selected / 18 total" in report
