@@ -23,7 +23,7 @@ VAR_DIR ?= $(CURDIR)/var
 export VAR_DIR
 TLS_DIR := $(VAR_DIR)/tls
 
-.PHONY: help run test lint format clean cli screenshots bench
+.PHONY: help run test lint format clean cli screenshots bench notify
 
 help:
 	@echo "make run    - install, migrate, seed demo data and serve https://localhost:$(PORT)"
@@ -35,6 +35,7 @@ help:
 	@echo "make screenshots - docs/screenshots/ at 1440 and 375 px (needs Debian's chromium)"
 	@echo "make bench  - the benchmark suite: results/ JSON and docs/performance.md (~13 min);"
 	@echo "              make bench QUICK=1 for the short smoke run CI does"
+	@echo "make notify - send the due expiry and rotation notices, printed to the terminal"
 	@echo "make clean  - remove .venv and caches; keeps var/ (database, dev secrets, certificate)"
 
 $(PYTHON):
@@ -87,9 +88,16 @@ run: $(STAMP)
 	echo "  certificate: $(TLS_DIR)/cert.pem (self-signed; trust it with --cacert/SSL_CERT_FILE)"; \
 	echo "  health:      curl --cacert $(TLS_DIR)/cert.pem https://localhost:$(PORT)/healthz"; \
 	echo; \
-	exec env PORT=$(PORT) WORKERS=$(WORKERS) \
+	exec env PORT=$(PORT) WORKERS=$(WORKERS) EMAIL_BACKEND=$${EMAIL_BACKEND:-console} \
+	  APP_BASE_URL=$${APP_BASE_URL:-https://localhost:$(PORT)} \
 	  TLS_CERTFILE=$(TLS_DIR)/cert.pem TLS_KEYFILE=$(TLS_DIR)/key.pem \
 	  $(BIN)/gunicorn --config gunicorn.conf.py tokens_admin.wsgi
+
+# The expiry and rotation notices that are due, printed to the terminal (EMAIL_BACKEND=smtp and
+# the EMAIL_* variables send them; .env.example).
+notify: $(STAMP)
+	@EMAIL_BACKEND=$${EMAIL_BACKEND:-console} APP_BASE_URL=$${APP_BASE_URL:-https://localhost:$(PORT)} \
+	  $(PYTHON) manage.py tokens notify
 
 # Fast checks first; pytest runs last so the output ends with its summary line.
 test: lint $(CLI_STAMP)

@@ -109,3 +109,46 @@ class TokenPolicy(models.Model):
 
     def __str__(self) -> str:
         return f"Token policy of account {self.account_id}"
+
+
+class NoticeKind(models.TextChoices):
+    EXPIRES_IN_30_DAYS = "expires-30d"
+    EXPIRES_IN_7_DAYS = "expires-7d"
+    EXPIRES_IN_1_DAY = "expires-1d"
+    EXPIRED = "expired"
+    ROTATED = "rotated"
+
+
+class NoticeState(models.TextChoices):
+    PENDING = "pending"
+    SENT = "sent"
+    # Nothing to send any more: the expiry moved, the token was deleted, nobody to tell.
+    DROPPED = "dropped"
+
+
+class TokenNotice(models.Model):
+    """One email about one token (``manage.py tokens notify``), sent at most once: unique by
+    token, kind and the moment it is about (the expiry, or the rotation), so a new expiry gets
+    notices of its own. A run claims a notice for a few minutes before it sends, so runs on
+    two nodes at once do not both send it; it is marked sent only once the server took it."""
+
+    token = models.ForeignKey(ApiToken, on_delete=models.CASCADE, related_name="notices")
+    kind = models.CharField(max_length=16, choices=NoticeKind.choices)
+    about = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+    state = models.CharField(max_length=8, choices=NoticeState.choices, default=NoticeState.PENDING)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    recipients = models.TextField(blank=True)
+    # Why the last attempt failed, or why the notice was dropped (never a secret: an
+    # exception's type and the SMTP server's reply code).
+    note = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["token", "kind", "about"], name="notice_once"),
+        ]
+        indexes = [models.Index(fields=["state", "created_at"], name="notice_state")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} notice of {self.token_id} ({self.about:%Y-%m-%d})"

@@ -17,8 +17,8 @@ from django.conf import settings
 from django.core.management.base import CommandError
 
 from accounts.services import get_account, resolve_modules
+from apitokens import notices, services
 from apitokens import secrets as token_secrets
-from apitokens import services
 from apitokens.api import token_json
 from apitokens.errors import InvalidTransition, TokenNotFound
 from apitokens.models import ApiToken, TokenStatus
@@ -42,6 +42,15 @@ followed, so the scan never leaves the tree. Files are read in 1 MiB chunks, wha
 line lengths, so memory stays constant.
 Exit status: 1 when any value was found (even one already disabled, deleted or unknown here),
 like a secret scanner in CI, or when a PATH cannot be read; 0 when clean."""
+
+NOTIFY_HELP = """\
+Send the emails that are due: 30, 7 and 1 days before a token expires, when it expired, and
+after every rotation, to the token's creator and its account's Administrators (one message
+per token). Also writes the expired record of every token whose expiry passed unnoticed.
+Run it from cron or a systemd timer, as often as every minute, on any number of nodes: each
+notice is sent once. Mail goes through EMAIL_HOST/EMAIL_PORT (see .env.example). Exit status
+1 when the mail server could not be reached or refused a message: that notice and the rest
+stay pending for the next run."""
 
 CHUNK = 1 << 20
 BINARY_SNIFF = 8192
@@ -243,6 +252,10 @@ class Command(ActionCommand):
         scan.add_argument("paths", nargs="+", metavar="PATH", help="files or directories")
         scan.add_argument("--disable", action="store_true", help="disable Active tokens found")
         add_json_flag(scan)
+        notify = subparsers.add_parser(
+            "notify", help="send due expiry and rotation notices", description=NOTIFY_HELP
+        )
+        add_json_flag(notify)
 
     # --- create, list, show ---------------------------------------------------------------
 
@@ -368,3 +381,16 @@ class Command(ActionCommand):
         self.emit(options, data, "\n".join([*lines, summary]))
         if rows:
             raise CommandError(f"{len(rows)} token value(s) found", returncode=1)
+
+    # --- notify ---------------------------------------------------------------------------
+
+    def handle_notify(self, **options: Any) -> None:
+        outcome = notices.notify()
+        self.emit(options, outcome.as_json(), "\n".join(outcome.lines()))
+        if outcome.failed:
+            notice, why = outcome.failed[0]
+            raise CommandError(
+                f"could not send the {notice.kind} notice of {notice.token.public_id} through "
+                f"{notices.mail_server()}: {why}; it stays pending for the next run",
+                returncode=1,
+            )
