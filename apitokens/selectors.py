@@ -6,6 +6,8 @@ A caller is a ``Viewer``: an API token's ``Principal`` or a signed-in user's ``A
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Final, Protocol
 
 from django.db.models import Case, CharField, F, Q, QuerySet, Value, When
@@ -51,6 +53,29 @@ def with_status_now(tokens: QuerySet[ApiToken]) -> QuerySet[ApiToken]:
             output_field=CharField(),
         )
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Expiring:
+    """The live tokens that expired or expire within ``EXPIRING_DAYS``: the first few by
+    expiry (to name them) and how many there are."""
+
+    first: list[ApiToken]
+    count: int
+
+
+EXPIRING_DAYS: Final = 7
+EXPIRING_NAMED: Final = 5
+
+
+def expiring_soon(viewer: Viewer) -> Expiring:
+    soon = timezone.now() + timedelta(days=EXPIRING_DAYS)
+    tokens = tokens_visible_to(viewer).filter(expires_at__lte=soon).exclude(
+        status=TokenStatus.DELETED
+    )
+    first = list(tokens.order_by("expires_at", "pk")[: EXPIRING_NAMED + 1])
+    count = len(first) if len(first) <= EXPIRING_NAMED else tokens.count()
+    return Expiring(first=first[:EXPIRING_NAMED], count=count)
 
 
 def get_visible_token(

@@ -216,3 +216,72 @@ def test_it_redirects_details_actions_back_to_details_for_htmx(
         f"/settings/api-tokens/{token.public_id}/disable/", {"origin": "details"}, **htmx()
     )
     assert response["HX-Redirect"] == f"/settings/api-tokens/{token.public_id}/"
+
+
+# --- Expiry on the list (issue 16) ---------------------------------------------------------
+
+
+def _expiring(token, delta) -> None:
+    from django.utils import timezone
+
+    from apitokens.models import ApiToken
+
+    ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() + delta)
+
+
+def test_the_list_shows_expiry_marks_expired_rows_and_names_them_in_a_banner(
+    client: Client, alice: User, acme: Account
+) -> None:
+    from datetime import timedelta
+
+    soon = TokenFactory(account=acme, name="Release bot")
+    gone = TokenFactory(account=acme, name="Old feed")
+    later = TokenFactory(account=acme, name="Quarterly export")
+    TokenFactory(account=acme, name="Forever robot")
+    _expiring(soon, timedelta(days=5, hours=1))
+    _expiring(gone, -timedelta(hours=2))
+    _expiring(later, timedelta(days=40))
+    sign_in(client, alice)
+    body = client.get("/settings/api-tokens/").content.decode()
+    assert "Expires" in body
+    assert ">in 5 days</time>" in body
+    assert ">Expired</time>" in body
+    assert ">in 40 days</time>" in body
+    assert ">Never<" in body or "Never</td>" in body
+    assert f'<tr id="token-{gone.public_id}" class="is-expired">' in body
+    assert '<span class="badge badge-expired">Expired</span>' in body
+    banner = body.split('class="banner banner-warning"', 1)[1].split("</div>", 1)[0]
+    assert "2 API tokens have expired or expire within 7 days" in banner
+    assert "Old feed" in banner
+    assert "Release bot" in banner
+    assert "Quarterly export" not in banner
+
+
+def test_the_status_filter_and_the_expires_sort_know_expiry(
+    client: Client, alice: User, acme: Account
+) -> None:
+    from datetime import timedelta
+
+    gone = TokenFactory(account=acme, name="Old feed")
+    soon = TokenFactory(account=acme, name="Release bot")
+    TokenFactory(account=acme, name="Forever robot")
+    _expiring(gone, -timedelta(hours=2))
+    _expiring(soon, timedelta(days=2))
+    sign_in(client, alice)
+    def table_of(url: str) -> str:
+        return client.get(url).content.decode().split('<table class="table tokens">', 1)[1]
+
+    expired = table_of("/settings/api-tokens/?status=Expired")
+    assert "Old feed" in expired
+    assert "Release bot" not in expired
+    active = table_of("/settings/api-tokens/?status=Active")
+    assert "Old feed" not in active
+    assert "Release bot" in active
+    order = client.get("/settings/api-tokens/?sort=expires").content.decode()
+    table = order.split('<table class="table tokens">', 1)[1]
+    positions = [table.index(name) for name in ("Old feed", "Release bot", "Forever robot")]
+    assert positions == sorted(positions)  # soonest first, never last
+    reverse = client.get("/settings/api-tokens/?sort=-expires").content.decode()
+    table = reverse.split('<table class="table tokens">', 1)[1]
+    positions = [table.index(name) for name in ("Forever robot", "Release bot", "Old feed")]
+    assert positions == sorted(positions)

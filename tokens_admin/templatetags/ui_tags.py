@@ -42,3 +42,32 @@ def when(moment: datetime | None, empty: str = "—") -> SafeString:
         utc,
         moment.strftime("%d %b %Y, %H:%M UTC"),
     )
+
+
+def _in_words(delta_seconds: float) -> str:
+    minutes = int(delta_seconds // 60)
+    if minutes < 60:
+        return "in less than an hour" if minutes < 1 else f"in {minutes} min"
+    hours = minutes // 60
+    if hours < 24:
+        return f"in {hours} hour{'s' if hours != 1 else ''}"
+    days = round(delta_seconds / 86400)  # (40 days less the request's milliseconds: 40)
+    return f"in {days} day{'s' if days != 1 else ''}"
+
+
+@register.simple_tag
+def expiry(moment: datetime | None, expired: bool = False) -> SafeString:
+    """An expiry as people read it: "Never", "Expired", "in 5 days", with the exact moment in
+    UTC as a <time> (its title) for the curious."""
+    if moment is None:
+        return format_html("{}", "Never")
+    from django.utils import timezone
+
+    left = (moment - timezone.now()).total_seconds()
+    text = "Expired" if expired or left <= 0 else _in_words(left)
+    return format_html(
+        '<time datetime="{}" title="{}">{}</time>',
+        moment.isoformat(),
+        moment.strftime("%d %b %Y, %H:%M UTC"),
+        text,
+    )
