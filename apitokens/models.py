@@ -54,6 +54,9 @@ class ApiToken(models.Model):
     # When the current value was made by a rotation (None: at creation); a rotation keeps
     # the lifetime the expiry gave the value it replaces.
     rotated_at = models.DateTimeField(null=True, blank=True)
+    # The pages showed the value of the last rotation to whoever made it (once: claimed with
+    # a conditional UPDATE, so a reload or a second tab cannot show it again).
+    rotation_shown = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         indexes = [

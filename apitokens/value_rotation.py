@@ -29,6 +29,15 @@ DEFAULT_GRACE_SECONDS: Final = 24 * 3600
 MAX_GRACE_SECONDS: Final = 7 * 24 * 3600
 
 
+def claim_showing(token: ApiToken) -> bool:
+    """True once per rotation: the pages may show its new value now (to its maker)."""
+    return bool(
+        ApiToken.objects.filter(
+            pk=token.pk, rotated_at=token.rotated_at, rotation_shown=False
+        ).update(rotation_shown=True)
+    )
+
+
 def _next_expiry(token: ApiToken, now: datetime) -> datetime | None:
     """The same lifetime from now that the replaced value had, within the account's policy."""
     if token.expires_at is None:
@@ -66,6 +75,7 @@ def rotate_token(
         old_expiry = locked.expires_at
         locked.expires_at = _next_expiry(locked, now)
         locked.rotated_at = now
+        locked.rotation_shown = False
         stamp(locked, actor)
         locked.save(
             update_fields=[
@@ -76,6 +86,7 @@ def rotate_token(
                 "previous_valid_until",
                 "expires_at",
                 "rotated_at",
+                "rotation_shown",
                 *STAMP_FIELDS,
             ]
         )

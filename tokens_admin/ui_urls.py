@@ -7,7 +7,7 @@ from django.views.generic import RedirectView
 
 from accounts import views as accounts_views
 from accounts.access import require_admin
-from apitokens import views, views_details, views_wizard
+from apitokens import views, views_details, views_rotate, views_wizard
 from audit import views as audit_views
 
 
@@ -56,6 +56,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path(f"{T}<tkn:public_id>/edit/", views_wizard.token_edit, name="token_edit"),
     path(f"{T}<tkn:public_id>/reveal/", views_details.token_reveal, name="token_reveal"),
     path(f"{T}<tkn:public_id>/hide/", views_details.token_value_hidden, name="token_hide"),
+    path(f"{T}<tkn:public_id>/rotate/", views_rotate.token_rotate, name="token_rotate"),
+    path(f"{T}<tkn:public_id>/rotated/", views_rotate.token_rotated, name="token_rotated"),
     path(
         f"{T}<tkn:public_id>/<slug:action>/",
         views.token_action,

@@ -99,10 +99,12 @@
     root.querySelectorAll("[data-needs-js]").forEach(function (el) { el.hidden = false; });
   }
 
-  // The list table again, as the URL describes it (after the Add wizard's Summary).
+  // The list table again, as the URL describes it (after the Add wizard's Summary or a
+  // rotation); on a page without the list (a token's details), the page again.
   function refreshList() {
     var table = document.getElementById("token-table");
-    if (!table || !window.htmx) return;
+    if (!table) { window.location.reload(); return; }
+    if (!window.htmx) return;
     window.htmx.ajax("GET", window.location.pathname + window.location.search,
       {target: table, swap: "outerHTML"});
   }

@@ -150,6 +150,8 @@ ROUTES: dict[str, Route] = {
     "ui:token_edit": Route("page", ("GET", "POST"), T + "edit/", "token"),
     "ui:token_reveal": Route("page", ("POST",), T + "reveal/", "token"),
     "ui:token_hide": Route("page", ("GET",), T + "hide/", "token", htmx_only=True),
+    "ui:token_rotate": Route("page", ("GET", "POST"), T + "rotate/", "token"),
+    "ui:token_rotated": Route("page", ("GET",), T + "rotated/", "token"),
     "ui:token_action": Route("page", ("GET", "POST"), T + "disable/", "token"),
     "ui:audit": Route("page", ("GET",), "/settings/audit-trail/"),
     "ui:audit_download": Route("page", ("GET",), "/settings/audit-trail/download/?format=jsonl"),

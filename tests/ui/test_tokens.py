@@ -268,6 +268,7 @@ def test_the_status_filter_and_the_expires_sort_know_expiry(
     _expiring(gone, -timedelta(hours=2))
     _expiring(soon, timedelta(days=2))
     sign_in(client, alice)
+
     def table_of(url: str) -> str:
         return client.get(url).content.decode().split('<table class="table tokens">', 1)[1]
 
