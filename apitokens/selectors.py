@@ -70,8 +70,8 @@ EXPIRING_NAMED: Final = 5
 
 def expiring_soon(viewer: Viewer) -> Expiring:
     soon = timezone.now() + timedelta(days=EXPIRING_DAYS)
-    tokens = tokens_visible_to(viewer).filter(expires_at__lte=soon).exclude(
-        status=TokenStatus.DELETED
+    tokens = (
+        tokens_visible_to(viewer).filter(expires_at__lte=soon).exclude(status=TokenStatus.DELETED)
     )
     first = list(tokens.order_by("expires_at", "pk")[: EXPIRING_NAMED + 1])
     count = len(first) if len(first) <= EXPIRING_NAMED else tokens.count()

@@ -113,7 +113,9 @@ class ListState:
         sign = "-" if self.descending else ""
         if field == "expires_at":  # "Never" is after every date
             column = F(field)
-            first = column.desc(nulls_first=True) if self.descending else column.asc(nulls_last=True)
+            first = (
+                column.desc(nulls_first=True) if self.descending else column.asc(nulls_last=True)
+            )
             return [first, f"{sign}pk"]
         return [f"{sign}{field}", f"{sign}pk"]
 

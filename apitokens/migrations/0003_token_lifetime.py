@@ -6,88 +6,135 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0002_module_catalogue'),
-        ('apitokens', '0002_list_indexes'),
+        ("accounts", "0002_module_catalogue"),
+        ("apitokens", "0002_list_indexes"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='TokenNotice',
+            name="TokenNotice",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('expires-30d', 'Expires In 30 Days'), ('expires-7d', 'Expires In 7 Days'), ('expires-1d', 'Expires In 1 Day'), ('expired', 'Expired'), ('rotated', 'Rotated')], max_length=16)),
-                ('about', models.DateTimeField()),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('state', models.CharField(choices=[('pending', 'Pending'), ('sent', 'Sent'), ('dropped', 'Dropped')], default='pending', max_length=8)),
-                ('claimed_until', models.DateTimeField(blank=True, null=True)),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
-                ('recipients', models.TextField(blank=True)),
-                ('note', models.CharField(blank=True, max_length=300)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("expires-30d", "Expires In 30 Days"),
+                            ("expires-7d", "Expires In 7 Days"),
+                            ("expires-1d", "Expires In 1 Day"),
+                            ("expired", "Expired"),
+                            ("rotated", "Rotated"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("about", models.DateTimeField()),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[("pending", "Pending"), ("sent", "Sent"), ("dropped", "Dropped")],
+                        default="pending",
+                        max_length=8,
+                    ),
+                ),
+                ("claimed_until", models.DateTimeField(blank=True, null=True)),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
+                ("recipients", models.TextField(blank=True)),
+                ("note", models.CharField(blank=True, max_length=300)),
             ],
         ),
         migrations.CreateModel(
-            name='TokenPolicy',
+            name="TokenPolicy",
             fields=[
-                ('account', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='token_policy', serialize=False, to='accounts.account')),
-                ('max_lifetime_days', models.PositiveIntegerField(blank=True, null=True)),
-                ('require_expiry', models.BooleanField(default=False)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('updated_by_id', models.CharField(blank=True, max_length=32)),
-                ('updated_by_name', models.CharField(blank=True, max_length=200)),
+                (
+                    "account",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        primary_key=True,
+                        related_name="token_policy",
+                        serialize=False,
+                        to="accounts.account",
+                    ),
+                ),
+                ("max_lifetime_days", models.PositiveIntegerField(blank=True, null=True)),
+                ("require_expiry", models.BooleanField(default=False)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("updated_by_id", models.CharField(blank=True, max_length=32)),
+                ("updated_by_name", models.CharField(blank=True, max_length=200)),
             ],
         ),
         migrations.AddField(
-            model_name='apitoken',
-            name='expires_at',
+            model_name="apitoken",
+            name="expires_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='apitoken',
-            name='expiry_recorded',
+            model_name="apitoken",
+            name="expiry_recorded",
             field=models.BooleanField(db_default=False, default=False),
         ),
         migrations.AddField(
-            model_name='apitoken',
-            name='previous_digest',
-            field=models.CharField(blank=True, db_default='', default='', max_length=64),
+            model_name="apitoken",
+            name="previous_digest",
+            field=models.CharField(blank=True, db_default="", default="", max_length=64),
         ),
         migrations.AddField(
-            model_name='apitoken',
-            name='previous_valid_until',
+            model_name="apitoken",
+            name="previous_valid_until",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='apitoken',
-            name='rotated_at',
+            model_name="apitoken",
+            name="rotated_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='apitoken',
-            name='rotation_shown',
+            model_name="apitoken",
+            name="rotation_shown",
             field=models.BooleanField(db_default=False, default=False),
         ),
         migrations.AlterField(
-            model_name='apitoken',
-            name='status',
-            field=models.CharField(choices=[('Active', 'Active'), ('Disabled', 'Disabled'), ('Deleted', 'Deleted'), ('Expired', 'Expired')], default='Active', max_length=16),
+            model_name="apitoken",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("Active", "Active"),
+                    ("Disabled", "Disabled"),
+                    ("Deleted", "Deleted"),
+                    ("Expired", "Expired"),
+                ],
+                default="Active",
+                max_length=16,
+            ),
         ),
         migrations.AddIndex(
-            model_name='apitoken',
-            index=models.Index(fields=['expires_at'], name='token_expires'),
+            model_name="apitoken",
+            index=models.Index(fields=["expires_at"], name="token_expires"),
         ),
         migrations.AddField(
-            model_name='tokennotice',
-            name='token',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='notices', to='apitokens.apitoken'),
+            model_name="tokennotice",
+            name="token",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="notices",
+                to="apitokens.apitoken",
+            ),
         ),
         migrations.AddIndex(
-            model_name='tokennotice',
-            index=models.Index(fields=['state', 'created_at'], name='notice_state'),
+            model_name="tokennotice",
+            index=models.Index(fields=["state", "created_at"], name="notice_state"),
         ),
         migrations.AddConstraint(
-            model_name='tokennotice',
-            constraint=models.UniqueConstraint(fields=('token', 'kind', 'about'), name='notice_once'),
+            model_name="tokennotice",
+            constraint=models.UniqueConstraint(
+                fields=("token", "kind", "about"), name="notice_once"
+            ),
         ),
     ]
