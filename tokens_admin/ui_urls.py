@@ -7,7 +7,7 @@ from django.views.generic import RedirectView
 
 from accounts import views as accounts_views
 from accounts.access import require_admin
-from apitokens import views, views_details, views_rotate, views_wizard
+from apitokens import views, views_details, views_policy, views_rotate, views_wizard
 from audit import views as audit_views
 
 
@@ -48,6 +48,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("account/pick/", accounts_views.pick_account, name="pick_account"),
     path(T, views.token_list, name="tokens"),
     path(f"{T}add/", views_wizard.token_add, name="token_add"),
+    path(f"{T}policy/", views_policy.token_policy, name="token_policy"),
     path(f"{T}<tkn:public_id>/", views_details.token_details, name="token_details"),
     path(f"{T}<tkn:public_id>/modules/", views_details.token_modules, name="token_modules"),
     path(f"{T}<tkn:public_id>/details/", views_details.token_details_tab, name="token_details_tab"),

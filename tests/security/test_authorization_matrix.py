@@ -142,6 +142,7 @@ ROUTES: dict[str, Route] = {
     "ui:pick_account": Route("picker", ("GET",), "/account/pick/"),
     "ui:tokens": Route("page", ("GET",), "/settings/api-tokens/"),
     "ui:token_add": Route("page", ("GET", "POST"), "/settings/api-tokens/add/"),
+    "ui:token_policy": Route("page", ("GET", "POST"), "/settings/api-tokens/policy/"),
     "ui:token_details": Route("page", ("GET",), T, "token"),
     "ui:token_modules": Route("page", ("GET",), T + "modules/", "token"),
     "ui:token_details_tab": Route("page", ("GET",), T + "details/", "token"),
