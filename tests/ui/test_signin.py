@@ -199,3 +199,37 @@ def test_a_page_without_htmx_still_redirects_with_302(client: Client, db: None) 
     response = client.get("/settings/audit-trail/", HTTP_HX_CURRENT_URL="https://testserver/x")
     assert response.status_code == 302
     assert "HX-Redirect" not in response
+
+
+def test_a_member_signs_in_to_the_page_that_says_what_they_may_do(
+    client: Client, bob: User
+) -> None:
+    response = client.post("/signin/", {"email": "bob@acme.test", "password": PASSWORD})
+    assert response.status_code == 302
+    assert response["Location"] == "/account/"
+    # Signed in already: the sign-in page and the site's root send them there too.
+    assert client.get("/signin/")["Location"] == "/account/"
+    assert client.get("/")["Location"] == "/account/"
+
+
+def test_an_administrator_signs_in_to_the_token_list(client: Client, alice: User) -> None:
+    response = client.post("/signin/", {"email": "alice@acme.test", "password": PASSWORD})
+    assert response["Location"] == "/settings/api-tokens/"
+    assert client.get("/")["Location"] == "/settings/api-tokens/"
+
+
+def test_the_root_sends_anonymous_visitors_to_sign_in(client: Client, db: None) -> None:
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response["Location"] == "/signin/?next=/"
+
+
+def test_switching_to_an_account_where_the_user_is_a_member_lands_on_their_access_page(
+    client: Client, alice: User, acme: Account, globex: Account
+) -> None:
+    MembershipFactory(user=alice, account=globex, role="Member")
+    sign_in(client, alice, account=acme.public_id)
+    response = client.post("/account/switch/", {"account": globex.public_id})
+    assert response["Location"] == "/account/"
+    response = client.post("/account/switch/", {"account": acme.public_id})
+    assert response["Location"] == "/settings/api-tokens/"
