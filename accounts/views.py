@@ -3,13 +3,16 @@ picker."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import authenticate, login, logout
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect, render, resolve_url
+from django.views import csrf
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
@@ -160,6 +163,19 @@ def account_home(request: AppRequest) -> HttpResponse:
             "ask_subject": f"Access to the API tokens of {account.name}",
         },
     )
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """``CSRF_FAILURE_VIEW``. A form posted by someone signed out, whose cookies went with
+    their session (a dialog left open, cookies cleared): refused all the same, but sent to
+    sign in as ``login_required`` would (htmx: ``HtmxSignInMiddleware`` makes that a whole
+    page), not shown a 403 that reads like a missing permission. Signed in, or the sign-in form
+    itself: Django's 403."""
+    user = getattr(request, "user", None)
+    signed_out = user is not None and not user.is_authenticated
+    if signed_out and request.path != resolve_url(settings.LOGIN_URL):
+        return redirect_to_login(request.get_full_path())
+    return csrf.csrf_failure(request, reason)
 
 
 @login_required

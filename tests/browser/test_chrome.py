@@ -1,6 +1,7 @@
 """Issue 15, the page chrome in a real browser: a Member lands on a page that says what they
 may do and is shown no link to a 403 page; the header shows only what the user may open, is
-compact on a phone and marks the current account; the details tabs and the ids survive 320 px.
+compact on a phone and marks the current account; the details tabs and the ids survive 320 px;
+an expired session in a dialog signs in and comes back to the dialog's page.
 
 Screenshots go to ``CHROME_SCREENSHOTS_DIR`` when it is set (to look at them), else to a
 temporary folder."""
@@ -17,7 +18,7 @@ from urllib.parse import urljoin
 import pytest
 
 from accounts.models import Role
-from tests.browser.conftest import World, sign_in
+from tests.browser.conftest import PASSWORD, World, sign_in
 from tests.factories import AccountFactory, MembershipFactory, TokenFactory
 
 pytestmark = pytest.mark.browser
@@ -285,3 +286,53 @@ def test_the_details_tabs_and_ids_survive_a_phone(
             element = ids.nth(index)
             assert element.evaluate("el => getComputedStyle(el).whiteSpace") == "nowrap"
             assert element.evaluate("el => el.getClientRects().length") == 1, text
+
+
+# 4. An expired session and a dialog.
+
+
+def test_an_expired_session_when_opening_a_dialog_comes_back_to_the_dialogs_page(
+    new_page: Any, world: World
+) -> None:
+    token = TokenFactory(account=world.acme, name="CRM robot")
+    page = new_page(js=True)
+    sign_in(page, world.alice.email)
+    page.goto("/settings/api-tokens/?status=Active")
+    page.get_by_label("Actions for CRM robot").click()
+    page.context.clear_cookies()  # the session expired meanwhile
+    page.locator(".menu-list").get_by_role("link", name="Edit", exact=True).click()
+
+    expect(page).to_have_url(re.compile(r"/signin/\?next="))
+    page.get_by_label("Email").fill(world.alice.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+
+    # The dialog's own page (it works without JavaScript too), with where it came from.
+    expect(page).to_have_url(re.compile(rf"/settings/api-tokens/{token.public_id}/edit/\?"))
+    expect(page.get_by_role("heading", name="Edit API token")).to_be_visible()
+    expect(page.locator("#dialog")).to_be_hidden()
+    page.get_by_role("link", name="Cancel").click()
+    expect(page).to_have_url(re.compile(r"/settings/api-tokens/\?status=Active$"))
+
+
+def test_an_expired_session_inside_a_dialog_comes_back_to_the_page_behind_it(
+    new_page: Any, world: World
+) -> None:
+    token = TokenFactory(account=world.acme, name="CRM robot")
+    page = new_page(js=True)
+    sign_in(page, world.alice.email)
+    page.goto(f"/settings/api-tokens/{token.public_id}/modules/")
+    page.locator(".details-actions").get_by_label("Actions for CRM robot").click()
+    page.locator(".menu-list").get_by_role("link", name="Disable", exact=True).click()
+    expect(page.locator("#dialog")).to_be_visible()
+    page.context.clear_cookies()
+    page.locator("#dialog").get_by_role("button", name="Disable").click()
+
+    expect(page).to_have_url(re.compile(r"/signin/\?next="))
+    page.get_by_label("Email").fill(world.alice.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    # A form post is not replayed: back on the page the dialog was opened from.
+    expect(page).to_have_url(re.compile(rf"/settings/api-tokens/{token.public_id}/modules/$"))
+    token.refresh_from_db()
+    assert token.status == "Active"
