@@ -16,6 +16,7 @@ from weakref import WeakKeyDictionary
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
+from django.urls import reverse
 
 from accounts.models import Account, AccountType, Membership, Role, User
 from accounts.services import actor_for_user
@@ -143,6 +144,17 @@ def require_admin(request: HttpRequest) -> Access:
             f"Only Administrators of {access.account.name} can see API tokens and the audit trail."
         )
     return access
+
+
+def forget_access(request: HttpRequest) -> None:
+    """The current account changed: the next ``resolve_access`` reads it again."""
+    _resolved.pop(request, None)
+
+
+def landing_url(access: Access) -> str:
+    """Where a user starts (after sign-in, a switch, or at ``/``): the token list for those who
+    may see it; for everyone else the page that says what they may do, never a 403."""
+    return reverse("ui:tokens") if access.is_admin else reverse("ui:account")
 
 
 def mark_authenticated(request: HttpRequest) -> None:

@@ -1,5 +1,5 @@
-"""What every admin page needs to draw its header: the user, the current account and the
-accounts they can switch to."""
+"""What every admin page needs to draw its header: the user, the current account, the accounts
+they can switch to, and where they start."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 
-from accounts.access import memberships, resolve_access
+from accounts.access import landing_url, memberships, resolve_access
 
 
 def ui(request: HttpRequest) -> dict[str, Any]:
@@ -25,4 +25,5 @@ def ui(request: HttpRequest) -> dict[str, Any]:
     return {
         "ui_access": access,
         "ui_memberships": memberships(access.user),
+        "ui_home": landing_url(access),
     }

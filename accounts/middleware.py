@@ -1,6 +1,6 @@
 """Django's authentication middleware, plus: the request notes who it loaded, for its log
 line (``RequestContextMiddleware``) to name them without loading anyone itself; and an htmx
-request without a session goes to sign-in as a whole page (``HtmxSignInMiddleware``)."""
+request without a session goes to sign-in as a whole page, and back (``HtmxSignInMiddleware``)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.models import User
 from tokens_admin.requests import AppRequest
+from tokens_admin.ui import is_fragment_only
 
 
 def _load_user(request: AppRequest) -> AbstractBaseUser | AnonymousUser:
@@ -39,6 +40,17 @@ class AuthenticationMiddleware(DjangoAuthentication):
         super().process_request(request)
         app = cast(AppRequest, request)
         request.user = cast(User, SimpleLazyObject(lambda: _load_user(app)))
+
+
+def _page_to_return_to(request: HttpRequest) -> str:
+    """A GET (a dialog opening, a tab, the list redrawn) names a page that also works on its
+    own, without JavaScript: that page, so the user comes back to the dialog they asked for.
+    A fragment-only GET, or a POST (never replayed): the page the user was on."""
+    if request.method == "GET" and not (
+        request.resolver_match is not None and is_fragment_only(request.resolver_match.func)
+    ):
+        return request.get_full_path()
+    return _current_page(request)
 
 
 def _current_page(request: HttpRequest) -> str:
@@ -59,7 +71,7 @@ class HtmxSignInMiddleware:
     """``login_required`` answers a request without a session with a 302 to the sign-in page.
     An htmx request follows it silently and swaps the whole sign-in page into the fragment's
     target (a dialog gets a second ``#dialog``). For htmx, the 302 becomes ``HX-Redirect``: the
-    browser goes to sign-in as a full page, with ``next`` the page the user was on."""
+    browser goes to sign-in as a full page, with ``next`` the page to come back to."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -71,7 +83,7 @@ class HtmxSignInMiddleware:
         sign_in = resolve_url(settings.LOGIN_URL)
         if urlsplit(response.get("Location", "")).path != sign_in:
             return response
-        page = _current_page(request)
+        page = _page_to_return_to(request)
         target = f"{sign_in}?{urlencode({'next': page})}" if page else sign_in
         redirect = HttpResponseClientRedirect(target)
         patch_vary_headers(redirect, ("HX-Request",))

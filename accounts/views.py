@@ -1,28 +1,35 @@
-"""Sign in, sign out, the account switcher and the operators' account picker."""
+"""Sign in, sign out, where a user starts, the account switcher and the operators' account
+picker."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import authenticate, login, logout
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render, resolve_url
+from django.views import csrf
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from accounts import ratelimit, services
 from accounts.access import (
     SESSION_ACCOUNT,
+    Access,
+    forget_access,
+    landing_url,
     mark_authenticated,
     memberships,
     operator_membership,
     resolve_access,
 )
 from accounts.forms import SignInForm
-from accounts.models import Account, User
+from accounts.models import Account, Role, User
+from accounts.selectors import administrators_of
 from tokens_admin.ratelimit import Verdict
 from tokens_admin.requests import AppRequest, request_context
 from tokens_admin.ui import safe_next, search_text
@@ -36,6 +43,13 @@ def _home_account(user: User) -> Account | None:
         return None
     chosen = operator_membership(found) or found[0]
     return chosen.account
+
+
+def _signed_in_access(request: HttpRequest) -> Access:
+    forget_access(request)
+    access = resolve_access(request)
+    assert access is not None
+    return access
 
 
 def _locked_out(request: HttpRequest, form: SignInForm, verdict: Verdict) -> HttpResponse:
@@ -53,7 +67,7 @@ def _locked_out(request: HttpRequest, form: SignInForm, verdict: Verdict) -> Htt
 @require_http_methods(["GET", "POST"])
 def sign_in(request: AppRequest) -> HttpResponse:
     if request.user.is_authenticated and request.method == "GET":
-        return redirect(safe_next(request, reverse("ui:tokens")))
+        return redirect(safe_next(request, landing_url(_signed_in_access(request))))
     form = SignInForm(request.POST or None)
     status = 200
     if request.method == "POST" and form.is_valid():
@@ -85,7 +99,7 @@ def sign_in(request: AppRequest) -> HttpResponse:
             request.session[SESSION_ACCOUNT] = account.public_id
             mark_authenticated(request)
             services.record_sign_in(user=user, account=account, request=request_context(request))
-            return redirect(safe_next(request, reverse("ui:tokens")))
+            return redirect(safe_next(request, landing_url(_signed_in_access(request))))
     elif request.method == "POST":
         status = 400
     next_url = request.GET.get("next", "")
@@ -117,11 +131,51 @@ def switch_account(request: AppRequest) -> HttpResponse:
         allowed = Account.objects.filter(public_id=wanted).exists()
     if not allowed:
         messages.error(request, "That account is not available to you.")
-        return redirect("ui:tokens")
+        return redirect(landing_url(_signed_in_access(request)))
     request.session[SESSION_ACCOUNT] = wanted
-    account = Account.objects.get(public_id=wanted)
-    messages.success(request, f"You are now working in {account.name}.")
-    return HttpResponseRedirect(reverse("ui:tokens"))
+    access = _signed_in_access(request)
+    messages.success(request, f"You are now working in {access.account.name}.")
+    # A Member of the new account starts on the page that says what they may do.
+    return redirect(landing_url(access))
+
+
+@login_required
+@require_GET
+def home(request: AppRequest) -> HttpResponse:
+    """``/``: the token list for Administrators, the access page for everyone else."""
+    return redirect(landing_url(_signed_in_access(request)))
+
+
+@login_required
+@require_GET
+def account_home(request: AppRequest) -> HttpResponse:
+    """What the signed-in user may do in the current account, who its Administrators are and
+    how to ask them for access: where a Member lands, and a page anyone may open."""
+    access = _signed_in_access(request)
+    account = access.account
+    return render(
+        request,
+        "accounts/home.html",
+        {
+            "access": access,
+            "administrators": administrators_of(account),
+            "is_member": access.role == Role.MEMBER and not access.is_operator,
+            "ask_subject": f"Access to the API tokens of {account.name}",
+        },
+    )
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """``CSRF_FAILURE_VIEW``. A form posted by someone signed out, whose cookies went with
+    their session (a dialog left open, cookies cleared): refused all the same, but sent to
+    sign in as ``login_required`` would (htmx: ``HtmxSignInMiddleware`` makes that a whole
+    page), not shown a 403 that reads like a missing permission. Signed in, or the sign-in form
+    itself: Django's 403."""
+    user = getattr(request, "user", None)
+    signed_out = user is not None and not user.is_authenticated
+    if signed_out and request.path != resolve_url(settings.LOGIN_URL):
+        return redirect_to_login(request.get_full_path())
+    return csrf.csrf_failure(request, reason)
 
 
 @login_required

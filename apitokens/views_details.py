@@ -29,7 +29,7 @@ from apitokens.secrets import mask
 from apitokens.selectors import status_history, token_records
 from tokens_admin.errors import DomainError
 from tokens_admin.requests import AppRequest, request_context
-from tokens_admin.ui import no_store
+from tokens_admin.ui import fragment_only, no_store
 
 # Tab key: (label, URL name).
 TABS: Final = {
@@ -164,6 +164,7 @@ def token_reveal(request: AppRequest, public_id: str) -> HttpResponse:
     return _value_response(request, access, token, base | {"value": value})
 
 
+@fragment_only
 @login_required
 @require_GET
 @vary_on_headers("HX-Request")

@@ -7,6 +7,7 @@ import base64
 import json
 import os
 import secrets
+import socket
 import stat
 import subprocess
 import sys
@@ -69,8 +70,15 @@ def settings_of(env: dict[str, str], *names: str) -> dict[str, object]:
     return values
 
 
-def last_line(result: subprocess.CompletedProcess[str]) -> str:
-    return result.stderr.strip().splitlines()[-1]
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    """A refused setting stops start-up with exactly one line on stderr, never a traceback
+    (issue 15, item 5): the line, without its ``error: ``."""
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr + result.stdout
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: "), lines[0]
+    return lines[0].removeprefix("error: ")
 
 
 def test_it_passes_the_deploy_check_with_a_full_production_config(tmp_path):
@@ -90,10 +98,7 @@ def test_it_refuses_to_start_in_production_without(tmp_path, name):
 
     result = manage(env, "check")
 
-    assert result.returncode != 0
-    assert last_line(result).startswith(
-        f"django.core.exceptions.ImproperlyConfigured: {name} is required when APP_ENV=production"
-    )
+    assert one_line_error(result).startswith(f"{name} is required when APP_ENV=production")
     # A secret is never replaced by a generated one in production.
     assert not (tmp_path / "dev-secrets.json").exists()
 
@@ -126,9 +131,51 @@ def test_it_refuses_to_start_in_production_without(tmp_path, name):
 def test_it_refuses_to_start_with_a_bad_value(tmp_path, overrides, message):
     result = manage({**production_env(tmp_path), **overrides}, "check")
 
-    assert result.returncode != 0
-    assert last_line(result).startswith("django.core.exceptions.ImproperlyConfigured: ")
-    assert message in last_line(result)
+    assert message in one_line_error(result)
+
+
+@pytest.mark.parametrize("command", [("check",), ("tokens", "list"), ("migrate", "--check")])
+def test_a_bad_setting_ends_any_command_with_one_line(tmp_path, command):
+    # A command of ours too: Django would first answer "Unknown command" for it.
+    result = manage({"VAR_DIR": str(tmp_path), "REVEAL_REAUTH_MINUTES": "0"}, *command)
+
+    assert one_line_error(result) == "REVEAL_REAUTH_MINUTES must be at least 1; got 0"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_a_bad_setting_stops_gunicorn_with_one_line(tmp_path):
+    # In the master, before it listens: each worker that fails to boot prints a traceback.
+    bad = {"REVEAL_REAUTH_MINUTES": "0"}
+    result = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "tokens_admin.wsgi"],
+        cwd=ROOT,
+        env={**BASE_ENV, "VAR_DIR": str(tmp_path), "PORT": str(free_port()), **bad},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert one_line_error(result) == "REVEAL_REAUTH_MINUTES must be at least 1; got 0"
+
+
+def test_a_bad_gunicorn_setting_stops_it_with_one_line(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "tokens_admin.wsgi"],
+        cwd=ROOT,
+        env={**BASE_ENV, "VAR_DIR": str(tmp_path), "WORKERS": "none"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert one_line_error(result) == "WORKERS must be a whole number; got 'none'"
 
 
 def test_it_refuses_a_pepper_equal_to_the_secret_key(tmp_path):
@@ -137,8 +184,7 @@ def test_it_refuses_a_pepper_equal_to_the_secret_key(tmp_path):
 
     result = manage(env, "check")
 
-    assert result.returncode != 0
-    assert "TOKEN_PEPPER must differ from SECRET_KEY" in last_line(result)
+    assert one_line_error(result) == "TOKEN_PEPPER must differ from SECRET_KEY"
 
 
 def test_it_refuses_an_audit_chain_key_that_is_also_an_encryption_key(tmp_path):
@@ -147,8 +193,7 @@ def test_it_refuses_an_audit_chain_key_that_is_also_an_encryption_key(tmp_path):
 
     result = manage(env, "check")
 
-    assert result.returncode != 0
-    assert "AUDIT_CHAIN_KEY must not reuse a key of TOKEN_ENCRYPTION_KEYS" in last_line(result)
+    assert one_line_error(result) == "AUDIT_CHAIN_KEY must not reuse a key of TOKEN_ENCRYPTION_KEYS"
 
 
 def test_it_never_echoes_a_database_password_in_the_error(tmp_path):

@@ -1,7 +1,8 @@
 """Tiny strict parsers for configuration taken from the environment.
 
 Every parser raises ``ImproperlyConfigured`` with a message naming the variable and what was
-expected, so a typo stops start-up instead of silently picking a default.
+expected, so a typo stops start-up instead of silently picking a default; and
+``exit_on_bad_settings`` makes that message the one line start-up ends with.
 """
 
 from __future__ import annotations
@@ -10,9 +11,27 @@ import base64
 import binascii
 import ipaddress
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 from django.core.exceptions import ImproperlyConfigured
+
+
+@contextmanager
+def exit_on_bad_settings() -> Iterator[None]:
+    """Around start-up (``manage.py``, ``gunicorn.conf.py``): a value refused while the settings
+    load ends the process with ``error: <the message>`` on stderr and exit status 1, not a
+    traceback through Django's import machinery. Once the settings are loaded, an
+    ``ImproperlyConfigured`` is a bug, and keeps its traceback."""
+    try:
+        yield
+    except ImproperlyConfigured as exc:
+        from django.conf import settings
+
+        if settings.configured:
+            raise
+        raise SystemExit(f"error: {exc}") from None
+
 
 _TRUE = {"1", "true", "on"}
 _FALSE = {"0", "false", "off"}

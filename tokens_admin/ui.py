@@ -3,6 +3,7 @@ headers a page or fragment response needs. Who may see a page is ``accounts.acce
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -23,6 +24,18 @@ def safe_next(request: HttpRequest, default: str) -> str:
     ):
         return wanted
     return default
+
+
+def fragment_only[View: Callable[..., Any]](view: View) -> View:
+    """Marks a view whose GET answers htmx only, with no page of its own: signing in again
+    after an expired session must not come back to it (``accounts.middleware``). The view
+    still refuses a plain GET itself. (As ``csrf_exempt`` does, an attribute on the view.)"""
+    view.fragment_only = True  # type: ignore[attr-defined]
+    return view
+
+
+def is_fragment_only(view: Callable[..., Any]) -> bool:
+    return getattr(view, "fragment_only", False) is True
 
 
 def no_store(response: HttpResponse) -> HttpResponse:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path, register_converter
-from django.views.generic import RedirectView
 
 from accounts import views as accounts_views
 from accounts.access import require_admin
@@ -41,9 +40,10 @@ AUDIT: dict[str, audit_views.AccessCheck] = {"require_admin": require_admin}
 A = "settings/audit-trail/"
 
 urlpatterns: list[URLPattern | URLResolver] = [
-    path("", RedirectView.as_view(pattern_name="ui:tokens", permanent=False), name="home"),
+    path("", accounts_views.home, name="home"),
     path("signin/", accounts_views.sign_in, name="sign_in"),
     path("signout/", accounts_views.sign_out, name="sign_out"),
+    path("account/", accounts_views.account_home, name="account"),
     path("account/switch/", accounts_views.switch_account, name="switch_account"),
     path("account/pick/", accounts_views.pick_account, name="pick_account"),
     path(T, views.token_list, name="tokens"),

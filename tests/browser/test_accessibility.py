@@ -136,6 +136,8 @@ def test_no_page_or_dialog_has_a_serious_violation(new_page: Any, world: World, 
     problems += violations(ops, "account picker")
     member = new_page(js=True, width=width)
     sign_in(member, world.bob.email)
+    problems += violations(member, "a Member's access page")
+    member.goto("/settings/api-tokens/")
     problems += violations(member, "403 page")
 
     assert problems == []

@@ -141,6 +141,7 @@ def take_all(new_page: Any, world: World, token_id: str, folder: Path, width: in
 
     member = new_page(js=True, width=width)
     sign_in(member, world.bob.email)
+    member.goto("/settings/api-tokens/")
     shots.append(shoot(member, folder, "forbidden"))
     return shots
 

@@ -239,9 +239,11 @@ def journey(new_page: Any, world: World, tmp_path: Path, *, js: bool) -> None:
     expect(ops.get_by_text("Deleted: read-only.")).to_be_visible()
     expect(ops.locator(".details-actions")).to_have_count(0)
 
-    # A Member of Acme is refused, clearly.
+    # A Member of Acme starts on the page that says what they may do, and is refused, clearly.
     member = new_page(js=js)
     sign_in(member, world.bob.email)
+    expect(member.get_by_role("heading", name="Your access to Acme Corporation")).to_be_visible()
+    member.goto("/settings/api-tokens/")
     expect(
         member.get_by_role("heading", name="You do not have access to this page")
     ).to_be_visible()

@@ -94,7 +94,7 @@ class Route:
     """How one URL pattern is reached and who may use it.
 
     ``kind``: "page" (admin pages: sign-in required, Administrators of the current account),
-    "picker" (operators only), "session" (any signed-in user), "open" (anyone), "redirect",
+    "picker" (operators only), "session" (any signed-in user), "open" (anyone),
     "api" (Bearer), "api-open" (no token needed).
     ``owner``: what the URL names ("token", "record", "logo", "module", "event-type") or None.
     ``scope``: for "api", who passes the endpoint's scope (a set of token keys), per method.
@@ -135,9 +135,11 @@ T = "/settings/api-tokens/{token}/"
 ROUTES: dict[str, Route] = {
     "healthz": Route("open", ("GET",), "/healthz"),
     "readyz": Route("open", ("GET",), "/readyz"),
-    "ui:home": Route("redirect", METHODS, "/"),
+    # Where a user starts: the token list, or for a Member the page that says what they may do.
+    "ui:home": Route("session", ("GET",), "/"),
     "ui:sign_in": Route("open", ("GET", "POST"), "/signin/"),
     "ui:sign_out": Route("open", ("POST",), "/signout/", ends_at_sign_in=True),
+    "ui:account": Route("session", ("GET",), "/account/"),
     "ui:switch_account": Route("session", ("POST",), "/account/switch/"),
     "ui:pick_account": Route("picker", ("GET",), "/account/pick/"),
     "ui:tokens": Route("page", ("GET",), "/settings/api-tokens/"),
@@ -252,8 +254,6 @@ def expected(route: Route, caller: Caller, owner: str, method: str, world: World
         return ALLOWED if owner == home else MISSING
     if route.kind == "open":
         return ALLOWED if method in route.methods else METHOD
-    if route.kind == "redirect":
-        return ALLOWED
     if not caller.is_session:  # anonymous, and Bearer tokens: sign in first
         return LOGIN
     if method not in route.methods:

@@ -3,13 +3,15 @@ Administrator of another account (404 for Acme's objects), an operator (allowed)
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.test import Client
 
 from accounts.models import Account, User
 from apitokens.models import ApiToken
 from audit.models import AuditRecord
-from tests.factories import TokenFactory
+from tests.factories import AccountFactory, TokenFactory
 from tests.ui.conftest import sign_in
 
 GET_URLS = [
@@ -130,3 +132,81 @@ def test_it_serves_404_and_403_pages_of_our_own(client: Client, bob: User) -> No
     missing = client.get("/settings/api-tokens/TKN-0000-0000/")
     assert missing.status_code == 403  # a Member never learns whether an id exists
     assert "You do not have access to this page" in missing.content.decode()
+
+
+# --- Issue 15, item 1: what a Member is shown ------------------------------------------------
+
+
+def _links(page: str) -> list[str]:
+    return re.findall(r'href="([^"]*)"', page)
+
+
+def test_a_members_access_page_says_what_they_may_do_and_whom_to_ask(
+    client: Client, bob: User, alice: User, acme: Account
+) -> None:
+    AccountFactory(name="Elsewhere")  # an Administrator of another account is not named
+    sign_in(client, bob)
+    response = client.get("/account/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Your access to Acme" in page
+    assert "a Member of <strong>Acme</strong>" in page
+    assert "you cannot see or change them" in page
+    assert "Alice Admin" in page
+    assert (
+        'href="mailto:alice@acme.test?subject=Access%20to%20the%20API%20tokens%20of%20Acme"' in page
+    )
+    assert "Bob Member</strong> (bob@acme.test)" in page
+    assert not [link for link in _links(page) if link.startswith("/settings/")]
+
+
+def test_a_member_is_shown_no_link_to_a_page_they_may_not_open(
+    client: Client, bob: User, token: ApiToken
+) -> None:
+    sign_in(client, bob)
+    for url in ("/account/", "/settings/api-tokens/", "/no/such/page/"):
+        page = client.get(url).content.decode()
+        header = page.split("</header>", 1)[0]
+        assert "API tokens</a>" not in header, url
+        assert "Pick account" not in header, url
+        assert not [link for link in _links(page) if link.startswith("/settings/")], url
+    forbidden = client.get("/settings/api-tokens/").content.decode()
+    assert 'href="/account/">What you can do in Acme</a>' in forbidden
+
+
+def test_the_header_offers_an_administrator_the_settings_pages(client: Client, alice: User) -> None:
+    sign_in(client, alice)
+    header = client.get("/account/").content.decode().split("</header>", 1)[0]
+    assert 'href="/settings/api-tokens/"' in header
+    assert 'href="/settings/audit-trail/"' in header
+    assert "Pick account" not in header
+    assert "an Administrator of <strong>Acme</strong>" in client.get("/account/").content.decode()
+
+
+def test_the_header_offers_an_operator_the_account_picker(
+    client: Client, olivia: User, acme: Account
+) -> None:
+    sign_in(client, olivia, account=acme.public_id)
+    page = client.get("/account/").content.decode()
+    header = page.split("</header>", 1)[0]
+    assert 'href="/account/pick/"' in header
+    assert 'href="/settings/api-tokens/"' in header
+    # The account acted on is marked current in the account menu.
+    assert re.search(r'aria-current="true"><span class="account-item-name">Acme<', header)
+    assert "acting on Acme" in page
+
+
+def test_the_account_picker_marks_the_current_account(
+    client: Client, olivia: User, acme: Account, globex: Account
+) -> None:
+    sign_in(client, olivia, account=acme.public_id)
+    page = client.get("/account/pick/").content.decode()
+    rows = re.findall(r"<tr[^>]*>.*?</tr>", page, re.S)
+    current = [row for row in rows if 'aria-current="true"' in row]
+    assert len(current) == 1
+    assert "<strong>Acme</strong>" in current[0]
+    assert "Current" in current[0]
+    assert "Act on" not in current[0]
+    globex_row = next(row for row in rows if "<strong>Globex</strong>" in row)
+    assert 'Act on<span class="visually-hidden"> Globex</span></button>' in globex_row
+    assert "aria-label" not in globex_row

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import pytest
 from django.test import Client, override_settings
 
@@ -182,8 +184,58 @@ def test_the_htmx_sign_in_redirect_never_leaves_the_site(
     headers = {"HTTP_HX_REQUEST": "true"}
     if current:
         headers["HTTP_HX_CURRENT_URL"] = current
-    response = client.get("/settings/api-tokens/", **headers)
+    response = client.post("/settings/api-tokens/add/", {"step": "general"}, **headers)
     assert response["HX-Redirect"] == "/signin/"
+
+
+def test_an_htmx_get_without_a_session_comes_back_to_the_dialogs_own_page(
+    client: Client, db: None
+) -> None:
+    # Issue 15, item 4: the dialog asked for (every dialog URL is a page without JavaScript
+    # too), not the list behind it.
+    dialog = "/settings/api-tokens/TKN-1234-5678/edit/?origin=list&next=%2Fsettings%2Fapi-tokens%2F"
+    response = client.get(
+        dialog,
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_CURRENT_URL="https://testserver/settings/api-tokens/",
+    )
+    assert response["HX-Redirect"] == f"/signin/?{urlencode({'next': dialog})}"
+
+
+def test_an_htmx_fragment_without_a_page_of_its_own_comes_back_to_the_page_it_was_on(
+    client: Client, db: None
+) -> None:
+    details = "https://testserver/settings/api-tokens/TKN-1234-5678/"
+    response = client.get(
+        "/settings/api-tokens/TKN-1234-5678/hide/",
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_CURRENT_URL=details,
+    )
+    assert response["HX-Redirect"] == "/signin/?next=%2Fsettings%2Fapi-tokens%2FTKN-1234-5678%2F"
+
+
+def test_a_post_that_lost_its_session_and_its_csrf_cookie_goes_to_sign_in(db: None) -> None:
+    # The session and the CSRF cookie went together (cookies cleared, a dialog left open):
+    # refused, but sent to sign in, not shown a 403 that reads like a missing permission.
+    strict = SecureClient(enforce_csrf_checks=True)
+    token = "/settings/api-tokens/TKN-1234-5678/disable/"
+    response = strict.post(
+        token,
+        {"origin": "list"},
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_CURRENT_URL="https://testserver/settings/api-tokens/?page=2",
+    )
+    assert response["HX-Redirect"] == "/signin/?next=%2Fsettings%2Fapi-tokens%2F%3Fpage%3D2"
+    plain = strict.post(token, {"origin": "list"})
+    assert plain.status_code == 302
+    assert plain["Location"] == f"/signin/?next={token}"  # as login_required would send it
+
+
+def test_a_signed_in_post_without_csrf_is_still_a_403(alice: User) -> None:
+    strict = sign_in(SecureClient(enforce_csrf_checks=True), alice)
+    response = strict.post("/settings/api-tokens/add/", {"step": "general"}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 403
+    assert "HX-Redirect" not in response
 
 
 def test_after_sign_in_the_user_is_back_on_the_page(client: Client, alice: User) -> None:
@@ -199,3 +251,37 @@ def test_a_page_without_htmx_still_redirects_with_302(client: Client, db: None) 
     response = client.get("/settings/audit-trail/", HTTP_HX_CURRENT_URL="https://testserver/x")
     assert response.status_code == 302
     assert "HX-Redirect" not in response
+
+
+def test_a_member_signs_in_to_the_page_that_says_what_they_may_do(
+    client: Client, bob: User
+) -> None:
+    response = client.post("/signin/", {"email": "bob@acme.test", "password": PASSWORD})
+    assert response.status_code == 302
+    assert response["Location"] == "/account/"
+    # Signed in already: the sign-in page and the site's root send them there too.
+    assert client.get("/signin/")["Location"] == "/account/"
+    assert client.get("/")["Location"] == "/account/"
+
+
+def test_an_administrator_signs_in_to_the_token_list(client: Client, alice: User) -> None:
+    response = client.post("/signin/", {"email": "alice@acme.test", "password": PASSWORD})
+    assert response["Location"] == "/settings/api-tokens/"
+    assert client.get("/")["Location"] == "/settings/api-tokens/"
+
+
+def test_the_root_sends_anonymous_visitors_to_sign_in(client: Client, db: None) -> None:
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response["Location"] == "/signin/?next=/"
+
+
+def test_switching_to_an_account_where_the_user_is_a_member_lands_on_their_access_page(
+    client: Client, alice: User, acme: Account, globex: Account
+) -> None:
+    MembershipFactory(user=alice, account=globex, role="Member")
+    sign_in(client, alice, account=acme.public_id)
+    response = client.post("/account/switch/", {"account": globex.public_id})
+    assert response["Location"] == "/account/"
+    response = client.post("/account/switch/", {"account": acme.public_id})
+    assert response["Location"] == "/settings/api-tokens/"
