@@ -3,10 +3,13 @@ serious or critical violation, on a large screen and at 375 px."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
+from apitokens.models import ApiToken
 from tests.browser.conftest import World, sign_in
 from tests.factories import TokenFactory
 
@@ -48,6 +51,8 @@ def close_dialog(page: Any) -> None:
 def test_no_page_or_dialog_has_a_serious_violation(new_page: Any, world: World, width: int) -> None:
     token = TokenFactory(account=world.acme, name="CRM robot", modules=["MOD-1756", "MOD-4525"])
     TokenFactory(account=world.acme, name="Old feed", disabled=True)
+    soon = TokenFactory(account=world.acme, name="Release bot")
+    ApiToken.objects.filter(pk=soon.pk).update(expires_at=timezone.now() + timedelta(days=3))
     page = new_page(js=True, width=width)
     problems: list[str] = []
 
@@ -101,6 +106,30 @@ def test_no_page_or_dialog_has_a_serious_violation(new_page: Any, world: World, 
     open_dialog(page, page.locator(".menu-list").get_by_role("link", name="Enable", exact=True))
     problems += violations(page, "dialog: Enable")
     close_dialog(page)
+
+    # Token lifetime (issue 16): the rotate dialog, the new value, the policy page, the banner.
+    page.goto("/settings/api-tokens/")
+    page.get_by_label("Actions for CRM robot").click()
+    open_dialog(page, page.locator(".menu-list").get_by_role("link", name="Rotate", exact=True))
+    problems += violations(page, "dialog: rotate")
+    page.get_by_label("After 1 hour").check()
+    page.get_by_role("button", name="Rotate", exact=True).click()
+    expect(page.get_by_role("heading", name="API token rotated")).to_be_visible()
+    page.locator(".secret-details > summary").click()
+    problems += violations(page, "dialog: rotated, the new value shown")
+    close_dialog(page)
+    page.goto("/settings/api-tokens/policy/")
+    problems += violations(page, "token lifetime policy")
+    page.get_by_label("Maximum lifetime (days)").fill("0")
+    page.get_by_role("button", name="Save policy").click()
+    expect(page.locator(".field-error")).to_be_visible()
+    problems += violations(page, "token lifetime policy with an error")
+    page.get_by_label("Maximum lifetime (days)").fill("30")
+    page.get_by_role("button", name="Save policy").click()
+    problems += violations(page, "token lifetime policy, tokens outside it")
+    page.goto("/settings/api-tokens/")
+    expect(page.locator(".banner-warning")).to_be_visible()
+    problems += violations(page, "token list with the expiry banner")
 
     # The details page, each tab, the revealed value.
     for suffix, label in (("", "general"), ("modules/", "modules"), ("details/", "details")):
