@@ -78,6 +78,13 @@ def expiring_soon(viewer: Viewer) -> Expiring:
     return Expiring(first=first[:EXPIRING_NAMED], count=count)
 
 
+def in_status(tokens: QuerySet[ApiToken], status: str) -> QuerySet[ApiToken]:
+    """``tokens`` whose status as shown is ``status`` (Expired included)."""
+    # (Annotated again if it was already: the same expression replaces itself. django-stubs
+    # cannot see an annotation made in another function.)
+    return with_status_now(tokens).filter(status_now=status)  # type: ignore[misc]
+
+
 def get_visible_token(
     viewer: Viewer, public_id: str, *, with_modules: bool = False
 ) -> ApiToken | None:

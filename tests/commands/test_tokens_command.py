@@ -308,3 +308,21 @@ def test_it_finds_values_across_chunk_boundaries_with_the_right_line(
         (second.public_id, 3),
         (first.public_id, 5),
     ]
+
+
+def test_list_reads_and_filters_the_shown_status_with_expired(acme):
+    import io
+    from datetime import timedelta
+
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from apitokens.models import ApiToken
+
+    gone = TokenFactory(account=acme, name="Old feed")
+    kept = TokenFactory(account=acme, name="Live robot")
+    ApiToken.objects.filter(pk=gone.pk).update(expires_at=timezone.now() - timedelta(hours=1))
+    out = io.StringIO()
+    call_command("tokens", "list", "--status", "Expired", stdout=out)
+    assert f"{gone.public_id}  Expired" in out.getvalue()
+    assert kept.public_id not in out.getvalue()

@@ -22,6 +22,7 @@ from apitokens import secrets as token_secrets
 from apitokens.api import token_json
 from apitokens.errors import InvalidTransition, TokenNotFound
 from apitokens.models import ApiToken, TokenStatus
+from apitokens.selectors import in_status
 from audit.types import Actor
 from tokens_admin.api import Selection
 from tokens_admin.cli import ActionCommand, add_json_flag
@@ -283,13 +284,13 @@ class Command(ActionCommand):
         query = ApiToken.objects.select_related("account").prefetch_related("modules")
         if options["account"]:
             query = query.filter(account=get_account(options["account"]))
-        if options["status"]:
-            query = query.filter(status=options["status"])
+        if options["status"]:  # as shown: Expired is derived from the expiry
+            query = in_status(query, options["status"])
         data, lines = [], []
         for token in query.order_by("account__name", "created_at", "pk").iterator(chunk_size=500):
             data.append(token_json(token, FIELDS))
             lines.append(
-                f"{token.public_id}  {token.status:<8}  {token.account.public_id}  {token.name}"
+                f"{token.public_id}  {token.shown_status:<8}  {token.account.public_id}  {token.name}"
             )
         self.emit(options, data, "\n".join(lines) if lines else "No API tokens.")
 
