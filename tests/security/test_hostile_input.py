@@ -475,7 +475,7 @@ def test_hostile_query_parameters_never_break_a_page(
     client: Client, olivia: User, acme: Account, hostile: ApiToken, params: str
 ) -> None:
     sign_in(client, olivia, account=acme.public_id)  # an operator: the account picker too
-    for path in ("/settings/api-tokens/", "/settings/audit-trail/", "/account/pick/"):
+    for path in ("/settings/api-tokens/", "/settings/audit-trail/", "/account/pick/", "/account/"):
         response = client.get(f"{path}?{params}")
         assert response.status_code in (200, 400), (path, response.status_code)
         assert "<script>" not in response.content.decode().split("</header>", 1)[-1]
