@@ -33,22 +33,6 @@ class Api:
         )
 
 
-@pytest.fixture
-def admin_token(acme):
-    return TokenFactory(account=acme, name="Admin robot", modules=["MOD-1756"])
-
-
-@pytest.fixture
-def api(client, admin_token):
-    return Api(client, admin_token.plain_value)
-
-
-@pytest.fixture
-def ops_api(client, ops_account):
-    token = TokenFactory(account=ops_account, name="Ops robot", modules=["MOD-6271", "MOD-1756"])
-    return Api(client, token.plain_value)
-
-
 def test_it_lists_tokens_in_the_platform_envelope(api, acme, admin_token):
     TokenFactory(account=acme, name="Second", modules=["MOD-1425"])
     response = api.get(URL)

@@ -32,22 +32,6 @@ def expire(token: ApiToken, ago: timedelta = timedelta(minutes=1)) -> None:
     ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() - ago)
 
 
-@pytest.fixture
-def admin_token(acme):
-    return TokenFactory(account=acme, name="Admin robot", modules=["MOD-1756"])
-
-
-@pytest.fixture
-def api(client, admin_token):
-    return Api(client, admin_token.plain_value)
-
-
-@pytest.fixture
-def ops_api(client, ops_account):
-    token = TokenFactory(account=ops_account, name="Ops robot", modules=["MOD-6271", "MOD-1756"])
-    return Api(client, token.plain_value)
-
-
 # --- expiresAt in the API ------------------------------------------------------------------
 
 

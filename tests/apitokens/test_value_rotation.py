@@ -17,16 +17,6 @@ from tests.factories import TokenFactory
 ROTATED = "platform.accounts.api_token.rotated"
 
 
-@pytest.fixture
-def admin_token(acme):
-    return TokenFactory(account=acme, name="Admin robot", modules=["MOD-1756"])
-
-
-@pytest.fixture
-def api(client, admin_token):
-    return Api(client, admin_token.plain_value)
-
-
 def rotate(api: Api, token_id: str, body=None):
     return api.send("post", f"{URL}/{token_id}/rotate", body)
 
