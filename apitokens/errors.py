@@ -1,6 +1,11 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from tokens_admin.errors import Conflict, NotFound, ValidationFailed
+
+if TYPE_CHECKING:
+    from apitokens.models import ApiToken
 
 
 class TokenNotFound(NotFound):
@@ -47,3 +52,12 @@ class ModuleNotEnabled(ValidationFailed):
     def __init__(self, module_ids: list[str]) -> None:
         super().__init__({"modules": [f"Not enabled for this account: {', '.join(module_ids)}."]})
         self.message = f"Module(s) not enabled for this account: {', '.join(module_ids)}."
+
+
+class AlreadyCreated(Conflict):
+    """A create with a creation key (the Add wizard's nonce) that an earlier create used: the
+    same wizard posted twice, at once or later. ``token`` is what the first one made."""
+
+    def __init__(self, token: ApiToken) -> None:
+        self.token = token
+        super().__init__(f"API token {token.public_id} was already created by this form.")

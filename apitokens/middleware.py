@@ -25,7 +25,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
 from accounts.models import AccountStatus
-from apitokens import lifetime, services
+from apitokens import exposure, lifetime
 from apitokens import secrets as token_secrets
 from apitokens.models import ApiToken, TokenStatus
 from tokens_admin.api import Principal
@@ -185,7 +185,7 @@ def _plain_http(request: HttpRequest) -> HttpResponse:
                 if token is not None and token_secrets.verify(
                     parsed.value, token.digest, settings.TOKEN_PEPPER
                 ):
-                    services.record_exposure(token=token, request=request_context(request))
+                    exposure.record_exposure(token=token, request=request_context(request))
             except DatabaseError:
                 logger.error("could not record a token exposure: database unavailable")
     return problem(

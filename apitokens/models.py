@@ -155,3 +155,17 @@ class TokenNotice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} notice of {self.token_id} ({self.about:%Y-%m-%d})"
+
+
+class CreationKey(models.Model):
+    """What one create with a key made: the Add wizard's nonce, so that the same wizard posted
+    twice — a double click, two tabs, Back and Add — makes one token (the key is unique, and
+    checked under the account's row lock), and whether the wizard's Summary showed the value
+    yet (claimed with a conditional UPDATE, so two Summaries at once cannot both show it)."""
+
+    key = models.CharField(max_length=64, unique=True)
+    token = models.OneToOneField(ApiToken, on_delete=models.CASCADE, related_name="creation_key")
+    value_shown = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return f"{self.key} -> {self.token_id}"

@@ -13,13 +13,12 @@ from datetime import datetime
 from typing import Any, Final
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Account, AccountModule, AccountStatus, Module
 from apitokens import secrets as token_secrets
 from apitokens.describe import (
-    actor_for_token,
     by,
     describe_update,
     module_names,
@@ -28,6 +27,7 @@ from apitokens.describe import (
 )
 from apitokens.errors import (
     AccountNotActive,
+    AlreadyCreated,
     InvalidTransition,
     ModuleNotEnabled,
     TokenDeleted,
@@ -35,7 +35,7 @@ from apitokens.errors import (
     TokenNotFound,
 )
 from apitokens.lifetime import describe_expiry, expiry_errors, limits_of
-from apitokens.models import ApiToken, TokenStatus
+from apitokens.models import ApiToken, CreationKey, TokenStatus
 from apitokens.rules import UNSET, Unset, validate_fields
 from audit.recorder import record
 from audit.types import Actor, RequestContext
@@ -48,7 +48,6 @@ EVENT_STATUS_CHANGED = "platform.accounts.api_token.status_changed"
 EVENT_VALUE_REVEALED = "platform.accounts.api_token.value_revealed"
 EVENT_VALUE_COPIED = "platform.accounts.api_token.value_copied"
 EVENT_VALUE_REVEAL_FAILED = "platform.accounts.api_token.value_reveal_failed"
-EVENT_EXPOSED = "platform.accounts.api_token.exposed"
 
 # (from, to) -> the verb used in messages. Anything not listed is refused.
 TRANSITIONS: Final[dict[tuple[str, str], str]] = {
@@ -132,6 +131,34 @@ def _new_token(account: Account, name: str, description: str, icon: str, actor: 
     )
 
 
+def _refuse_used_key(key: str) -> None:
+    earlier = CreationKey.objects.filter(key=key).select_related("token").first()
+    if earlier is not None:
+        raise AlreadyCreated(earlier.token)
+
+
+def _record_created(
+    token: ApiToken,
+    account: Account,
+    chosen: list[Module],
+    *,
+    actor: Actor,
+    request: RequestContext | None,
+) -> None:
+    record(
+        event=EVENT_CREATED,
+        obj=token_ref(token),
+        actor=actor,
+        account_id=account.public_id,
+        summary=f"API token {token.name} ({token.public_id}) created",
+        details=f"API token {token.name} ({token.public_id}) created in account "
+        f"{account.name} ({account.public_id}) {by(actor)}, with modules: "
+        f"{module_names(chosen)}; expires: {describe_expiry(token.expires_at)}.",
+        documents={"token": snapshot(token, chosen)},
+        request=request,
+    )
+
+
 def create_token(
     *,
     account: Account,
@@ -142,9 +169,15 @@ def create_token(
     expires_at: datetime | None = None,
     actor: Actor,
     request: RequestContext | None = None,
+    once: str = "",
 ) -> CreatedToken:
     """Create an Active token; the value is returned once and kept only encrypted.
-    ``expires_at`` must meet the account's lifetime policy."""
+    ``expires_at`` must meet the account's lifetime policy.
+
+    ``once``, a creation key (the Add wizard's nonce), makes the create happen at most once:
+    another create with the same key, at the same moment or later, raises ``AlreadyCreated``
+    with the token the first one made. Creates of one account queue on its row lock, so the
+    second sees the first's key; the key's unique index covers the rest (another account)."""
     errors = validate_fields(name=name, description=description, icon=icon)
     if errors:
         raise ValidationFailed(errors)
@@ -153,30 +186,29 @@ def create_token(
     def seal(token: ApiToken) -> None:
         holder["value"] = seal_value(token)
 
-    with transaction.atomic():
-        locked_account = Account.objects.select_for_update().get(pk=account.pk)
-        if locked_account.status != AccountStatus.ACTIVE:
-            raise AccountNotActive(f"Account {locked_account.public_id} is disabled.")
-        chosen = _check_modules(locked_account, modules)
-        refused = expiry_errors(expires_at, limits_of(locked_account))
-        if refused:
-            raise ValidationFailed({"expiresAt": refused})
-        token = _new_token(locked_account, name, description, icon, actor)
-        token.expires_at = expires_at
-        insert_with_public_id(token, prefix="TKN", groups=2, before_save=seal)
-        token.modules.set(chosen)
-        record(
-            event=EVENT_CREATED,
-            obj=token_ref(token),
-            actor=actor,
-            account_id=locked_account.public_id,
-            summary=f"API token {token.name} ({token.public_id}) created",
-            details=f"API token {token.name} ({token.public_id}) created in account "
-            f"{locked_account.name} ({locked_account.public_id}) {by(actor)}, with modules: "
-            f"{module_names(chosen)}; expires: {describe_expiry(expires_at)}.",
-            documents={"token": snapshot(token, chosen)},
-            request=request,
-        )
+    try:
+        with transaction.atomic():
+            locked_account = Account.objects.select_for_update().get(pk=account.pk)
+            if once:
+                _refuse_used_key(once)
+            if locked_account.status != AccountStatus.ACTIVE:
+                raise AccountNotActive(f"Account {locked_account.public_id} is disabled.")
+            chosen = _check_modules(locked_account, modules)
+            refused = expiry_errors(expires_at, limits_of(locked_account))
+            if refused:
+                raise ValidationFailed({"expiresAt": refused})
+            token = _new_token(locked_account, name, description, icon, actor)
+            token.expires_at = expires_at
+            insert_with_public_id(token, prefix="TKN", groups=2, before_save=seal)
+            token.modules.set(chosen)
+            if once:
+                CreationKey.objects.create(key=once, token=token)
+            _record_created(token, locked_account, chosen, actor=actor, request=request)
+    except IntegrityError:
+        if not once:
+            raise
+        _refuse_used_key(once)  # the key's unique index refused our insert
+        raise
     return CreatedToken(token=token, value=holder["value"])
 
 
@@ -352,21 +384,5 @@ def record_reveal_failure(
             summary=f"Reveal of API token {token.name} ({token.public_id}) refused for "
             f"{actor.name}: wrong password",
             details=f"Wrong password at the reveal prompt from {where}; the value was not shown.",
-            request=request,
-        )
-
-
-def record_exposure(*, token: ApiToken, request: RequestContext | None = None) -> None:
-    """A valid value arrived over plain HTTP: it must be treated as leaked."""
-    with transaction.atomic():
-        record(
-            event=EVENT_EXPOSED,
-            obj=token_ref(token),
-            actor=actor_for_token(token),
-            account_id=token.account.public_id,
-            summary=f"API token {token.name} ({token.public_id}) was sent over plain HTTP",
-            details="A valid value of this token arrived over plain HTTP "
-            f"{(request or RequestContext()).where()}: it crossed the network unencrypted and "
-            "must be treated as leaked. The request was refused; rotate the value.",
             request=request,
         )

@@ -10,7 +10,7 @@ from django.core import serializers
 from django.db import connection
 
 from accounts.models import Module
-from apitokens import services
+from apitokens import exposure, services
 from audit.models import AuditRecord
 from audit.types import Actor, RequestContext
 from tests.factories import TokenFactory
@@ -43,7 +43,7 @@ def test_it_keeps_the_value_digest_and_ciphertext_out_of_logs_and_audit(acme, ca
     services.reveal_value(token=token, actor=actor, request=request)
     services.disable_token(token=token, actor=actor, request=request)
     services.enable_token(token=token, actor=actor, request=request)
-    services.record_exposure(token=token, request=request)
+    exposure.record_exposure(token=token, request=request)
     services.delete_token(token=token, actor=actor, request=request)
     token.refresh_from_db()
     canaries = {

@@ -8,7 +8,7 @@ from django.db import transaction
 
 from accounts.models import AccountStatus, Module
 from accounts.services import actor_for_user
-from apitokens import module_removal, services
+from apitokens import exposure, module_removal, services
 from apitokens import secrets as token_secrets
 from apitokens.errors import AccountNotActive, InvalidTransition, TokenDeleted, TokenNotFound
 from apitokens.models import ApiToken, TokenStatus
@@ -265,9 +265,9 @@ def test_a_wrong_password_at_the_reveal_prompt_is_recorded_without_a_secret(acme
 
 def test_exposure_is_recorded_with_the_token_as_actor(acme):
     token = TokenFactory(account=acme)
-    services.record_exposure(token=token, request=RequestContext(ip="198.51.100.1"))
+    exposure.record_exposure(token=token, request=RequestContext(ip="198.51.100.1"))
     last = records_for(token)[-1]
-    assert last.event_key == services.EVENT_EXPOSED
+    assert last.event_key == exposure.EVENT_EXPOSED
     assert last.actor_type == "ApiToken"
     assert last.actor_id == token.public_id
 

@@ -9,7 +9,7 @@ from django.db import transaction
 
 from accounts import services as account_services
 from accounts.models import Module
-from apitokens import module_removal, rotation, services
+from apitokens import exposure, module_removal, rotation, services
 from audit.models import AuditRecord
 from audit.recorder import AuditError, record
 from audit.types import Actor, ObjectRef, RequestContext
@@ -84,7 +84,7 @@ def test_every_record_the_product_writes_has_details(client, acme, alice, ops_ac
     services.update_token(token=token, name="Walker 2", actor=actor, request=WHERE)
     services.reveal_value(token=token, actor=actor, request=WHERE)
     services.reveal_value(token=token, actor=actor, copied=True, request=WHERE)
-    services.record_exposure(token=token, request=WHERE)
+    exposure.record_exposure(token=token, request=WHERE)
     billing = Module.objects.get(public_id="MOD-4525")
     module_removal.remove_account_modules(account=acme, modules=[billing], actor=actor)
     account_services.enable_account_modules(account=acme, modules=[billing], actor=actor)
