@@ -28,6 +28,7 @@ class GeneralForm(forms.Form):
     name = forms.CharField(
         label="API token name",
         max_length=rules.NAME_MAX,
+        help_text=rules.NAME_HINT,
         widget=forms.TextInput(attrs={"placeholder": "Enter API token name"}),
         error_messages={"required": "API token name is required."},
     )

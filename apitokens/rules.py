@@ -12,6 +12,8 @@ NAME_MAX = 200
 DESCRIPTION_MAX = 2000
 ICON_MAX = 255
 NAME_RE = re.compile(r"^(?:[^\W_]|[ \-.'\"])+$")
+# NAME_RE and NAME_MAX in words, shown with the field before anyone breaks them.
+NAME_HINT: Final = f"Letters, digits, spaces and - . ' \" only, at most {NAME_MAX} characters."
 
 
 class Unset:

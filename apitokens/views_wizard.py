@@ -1,22 +1,31 @@
 """The Add API token wizard and the Edit dialog.
 
-The wizard keeps what was entered in a signed hidden field (``state``), so it needs no server
-state, survives Back and Next, and works as plain multi-step form posts without JavaScript.
-A logo is checked and stored when its step is submitted; the state carries only its URL,
-signed, so nobody can point a token at a file they did not upload through this form.
+The wizard's state (what was entered so far, a one-time nonce, the wizard's id) travels in a
+signed hidden field, so every step's POST carries it. A logo is checked and stored when its
+step is submitted; the state carries only its URL, signed, so nobody can point a token at a file
+they did not upload through this form.
 
-Creating is safe to repeat. The state carries a one-time nonce; the session remembers which
-token each used nonce created, so the same wizard posted again (a reload, a double click, Back
-and Add) shows that token's Summary instead of creating another. Without htmx the create ends
-in a redirect (303) to the token's Summary page, whose first GET shows the value (marked
-``Cache-Control: no-store``) and every later one only a pointer to the details page; with htmx
-the dialog shows the Summary in place.
+With htmx the dialog swaps each step in place. Without JavaScript every POST answers 303 to a
+GET page (Post/Redirect/Get), so Back and reload never ask to resubmit a form: the state is kept
+in the session under the wizard's id, and the redirect goes to ``add/?wizard=<id>&step=<step>``.
+A step refused with errors keeps what was typed and its errors there too, and its GET shows them
+with the POST's status (400, or 507 for a logo the server could not store). Nothing secret is in
+the state before the create, and a token value typed into a field never reaches the session.
+
+Creating is safe to repeat: the nonce is the create's key (``services.create_token(once=…)``),
+so the same wizard posted again (a double click, two tabs, Back and Add) shows the first token's
+Summary instead of making another. Without htmx the create ends in a 303 to the token's Summary
+page, whose first GET by the creator claims the value (``services.claim_new_value``, marked
+``Cache-Control: no-store``); every later one only points to the details page. With htmx the
+dialog shows the Summary in place.
 """
 
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from typing import Any, Final
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import messages
@@ -31,7 +40,8 @@ from django.views.decorators.vary import vary_on_headers
 from accounts.access import Access, require_admin
 from accounts.models import Module
 from apitokens import logos, services
-from apitokens.errors import AccountNotActive
+from apitokens import secrets as token_secrets
+from apitokens.errors import AccountNotActive, AlreadyCreated
 from apitokens.forms import GeneralForm, ModulesForm
 from apitokens.models import ApiToken
 from apitokens.pages import after_change, get_token
@@ -46,26 +56,55 @@ STEP_LABELS: Final = {"general": "General", "modules": "Modules", "overview": "O
 SALT: Final = "apitokens.wizard"
 MAX_AGE: Final = 6 * 3600
 NOT_STORED: Final = "not_stored"
-# Session keys: nonce -> the token it created; the tokens whose Summary may still show the value.
-SESSION_CREATED: Final = "apitokens.wizard.created"
-SESSION_SHOW_ONCE: Final = "apitokens.wizard.show_once"
+EXPIRED: Final = "The form expired. Please start again."
+# Session key: wizard id -> its state, and the step refused last (what was typed, the errors).
+SESSION_DRAFTS: Final = "apitokens.wizard.drafts"
 REMEMBERED: Final = 20
+
+
+def _new_state() -> dict[str, Any]:
+    return {
+        "name": "",
+        "description": "",
+        "icon": "",
+        "modules": [],
+        "nonce": secrets.token_urlsafe(16),
+        "wizard": secrets.token_urlsafe(9),
+    }
 
 
 def _load_state(raw: str) -> dict[str, Any] | None:
     if not raw:
-        nonce = secrets.token_urlsafe(16)
-        return {"name": "", "description": "", "icon": "", "modules": [], "nonce": nonce}
+        return _new_state()
     try:
         state = signing.loads(raw, salt=SALT, max_age=MAX_AGE)
     except signing.BadSignature:
         return None
-    return state if isinstance(state, dict) else None
+    if not isinstance(state, dict):
+        return None
+    state.setdefault("wizard", secrets.token_urlsafe(9))  # signed before wizards had ids
+    return state
 
 
 def _modules_of(state: dict[str, Any], available: list[Module]) -> list[Module]:
     wanted = set(state.get("modules") or [])
     return [m for m in available if m.public_id in wanted]
+
+
+@dataclass(frozen=True, slots=True)
+class _Next:
+    """Where a step's POST leads: the step to show, and the form refused there (and why)."""
+
+    step: str
+    form: forms.Form | None = None
+    status: int = 200
+
+
+def _see_other(url: str) -> HttpResponse:
+    """303: the browser follows with a GET, and its history keeps that GET, never the POST."""
+    response = redirect(url)
+    response.status_code = 303
+    return response
 
 
 def _render_wizard(
@@ -76,8 +115,9 @@ def _render_wizard(
     state: dict[str, Any],
     form: Any = None,
     status: int = 200,
+    available: list[Module] | None = None,
 ) -> HttpResponse:
-    available = account_modules(access.account)
+    available = account_modules(access.account) if available is None else available
     if form is None and step == "general":
         form = GeneralForm(initial={"name": state["name"], "description": state["description"]})
     if form is None and step == "modules":
@@ -93,11 +133,23 @@ def _render_wizard(
         "available": available,
         "chosen": _modules_of(state, available),
         "descriptions": {m.public_id: m.description for m in available},
+        "autofocus": "",
     }
+    if form is not None and form.is_bound and form.errors and not request.htmx:
+        # A full page: the browser puts the focus on the field to fix (htmx: app.js does).
+        context["autofocus"] = _autofocus(form)
     template = "apitokens/wizard.html"
     if request.htmx:
         template += "#wizard"
     return render(request, template, context, status=status)
+
+
+def _autofocus(form: forms.Form) -> str:
+    """The first field with an error, marked ``autofocus`` when its widget renders it."""
+    field = next((f for f in form.fields if f in form.errors), "")
+    if field and field not in ("logo", "modules"):
+        form.fields[field].widget.attrs["autofocus"] = True
+    return field
 
 
 @login_required
@@ -106,28 +158,121 @@ def _render_wizard(
 def token_add(request: AppRequest) -> HttpResponse:
     access = require_admin(request)
     if request.method == "GET":
-        return _render_wizard(request, access, step="general", state=_load_state("") or {})
+        return _show_step(request, access)
     state = _load_state(request.POST.get("state", ""))
     if state is None:
-        messages.error(request, "The form expired. Please start again.")
-        return _render_wizard(request, access, step="general", state=_load_state("") or {})
+        messages.error(request, EXPIRED)
+        if request.htmx:
+            return _render_wizard(request, access, step="general", state=_new_state())
+        return _see_other(reverse("ui:token_add"))
     step = request.POST.get("step", "general")
     nav = request.POST.get("nav", "next")
-    if step == "modules":
-        return _modules_step(request, access, state, nav)
+    following: _Next | HttpResponse
     if step == "overview" and nav == "back":
-        return _render_wizard(request, access, step="modules", state=state)
-    if step == "overview":
-        return _create(request, access, state)
-    return _general_step(request, access, state)
+        following = _Next("modules")
+    elif step == "overview":
+        following = _create(request, access, state)
+    elif step == "modules":
+        following = _modules_step(request, access, state, nav)
+    else:
+        following = _general_step(request, access, state)
+    if isinstance(following, HttpResponse):
+        return following
+    if request.htmx:
+        return _render_wizard(
+            request,
+            access,
+            step=following.step,
+            state=state,
+            form=following.form,
+            status=following.status,
+        )
+    _keep_draft(request, state, following)
+    query = urlencode({"wizard": state["wizard"], "step": following.step})
+    return _see_other(f"{reverse('ui:token_add')}?{query}")
 
 
-def _general_step(request: AppRequest, access: Access, state: dict[str, Any]) -> HttpResponse:
+def _show_step(request: AppRequest, access: Access) -> HttpResponse:
+    """A GET: a new wizard, or a step of one kept in the session (where a POST redirected)."""
+    wizard = request.GET.get("wizard")
+    if not wizard:
+        return _render_wizard(request, access, step="general", state=_new_state())
+    draft = request.session.get(SESSION_DRAFTS, {}).get(wizard)
+    if not isinstance(draft, dict):
+        messages.error(request, EXPIRED)
+        return _see_other(reverse("ui:token_add"))
+    step = request.GET.get("step", "")
+    step = step if step in STEPS else "general"
+    available = account_modules(access.account)
+    refused = draft.get("refused") or {}
+    if refused.get("step") != step:
+        return _render_wizard(request, access, step=step, state=draft["state"], available=available)
+    form = _with_errors(_bound(step, refused["data"], available), refused["errors"])
+    return _render_wizard(
+        request,
+        access,
+        step=step,
+        state=draft["state"],
+        form=form,
+        status=refused["status"],
+        available=available,
+    )
+
+
+def _typed(form: forms.Form) -> dict[str, Any]:
+    """What was typed into a refused form, to show it again, without any token value in it."""
+    if isinstance(form, ModulesForm):
+        data = form.data
+        chosen = data.getlist("modules") if hasattr(data, "getlist") else data.get("modules")
+        return {"modules": [token_secrets.replace_values(str(m)) for m in chosen or []]}
+    return {
+        name: token_secrets.replace_values(str(form.data.get(name) or ""))
+        for name in ("name", "description")
+    }
+
+
+def _keep_draft(request: AppRequest, state: dict[str, Any], following: _Next) -> None:
+    """The wizard's state (and the refused step, if any) in the session, for the GET the
+    POST redirects to; the newest ``REMEMBERED`` wizards only, so the session stays small."""
+    draft: dict[str, Any] = {"state": state}
+    if following.form is not None:
+        draft["refused"] = {
+            "step": following.step,
+            "status": following.status,
+            "data": _typed(following.form),
+            "errors": {
+                field: [token_secrets.replace_values(str(e)) for e in errors]
+                for field, errors in following.form.errors.items()
+            },
+        }
+    drafts: dict[str, Any] = dict(request.session.get(SESSION_DRAFTS, {}))
+    drafts.pop(state["wizard"], None)
+    drafts[state["wizard"]] = draft
+    request.session[SESSION_DRAFTS] = dict(list(drafts.items())[-REMEMBERED:])
+
+
+def _bound(step: str, data: dict[str, Any], available: list[Module]) -> forms.Form:
+    if step == "modules":
+        return ModulesForm(data, available=available)
+    return GeneralForm(data)
+
+
+def _with_errors(form: forms.Form, errors: dict[str, list[str]]) -> forms.Form:
+    """``form`` checked again, plus the ``errors`` it cannot find by itself: a logo refused
+    when it was uploaded, a rule only the service checks."""
+    form.is_valid()
+    for field, texts in errors.items():
+        known = [str(e) for e in form.errors.get(field, [])]
+        for text in texts:
+            if text not in known:
+                form.add_error(field if field in form.fields else None, text)
+    return form
+
+
+def _general_step(request: AppRequest, access: Access, state: dict[str, Any]) -> _Next:
     general = GeneralForm(request.POST, request.FILES)
     if not general.is_valid():
-        return _render_wizard(
-            request, access, step="general", state=state, form=general, status=400
-        )
+        return _Next("general", general, 400)
     state["name"] = general.cleaned_data["name"]
     state["description"] = general.cleaned_data["description"]
     if general.cleaned_data["logo"] is not None:
@@ -136,36 +281,22 @@ def _general_step(request: AppRequest, access: Access, state: dict[str, Any]) ->
             state["icon"] = logos.store(data, extension, account_id=access.account.public_id)
         except logos.LogoNotStored as exc:
             general.add_error("logo", forms.ValidationError(str(exc), code=NOT_STORED))
-            return _render_wizard(
-                request, access, step="general", state=state, form=general, status=507
-            )
+            return _Next("general", general, 507)
     elif request.POST.get("remove_logo"):
         state["icon"] = ""
-    return _render_wizard(request, access, step="modules", state=state)
+    return _Next("modules")
 
 
-def _modules_step(
-    request: AppRequest, access: Access, state: dict[str, Any], nav: str
-) -> HttpResponse:
+def _modules_step(request: AppRequest, access: Access, state: dict[str, Any], nav: str) -> _Next:
     chosen = ModulesForm(request.POST, available=account_modules(access.account))
     if not chosen.is_valid():
-        return _render_wizard(request, access, step="modules", state=state, form=chosen, status=400)
+        return _Next("modules", chosen, 400)
     state["modules"] = [m.public_id for m in chosen.chosen()]
-    following = "general" if nav == "back" else "overview"
-    return _render_wizard(request, access, step=following, state=state)
+    return _Next("general" if nav == "back" else "overview")
 
 
-def _remember(request: AppRequest, key: str, entries: dict[str, str]) -> None:
-    """Keep the newest ``REMEMBERED`` entries only: the session stays small."""
-    request.session[key] = dict(list(entries.items())[-REMEMBERED:])
-
-
-def _create(request: AppRequest, access: Access, state: dict[str, Any]) -> HttpResponse:
+def _create(request: AppRequest, access: Access, state: dict[str, Any]) -> HttpResponse | _Next:
     """The Overview's "Add": the token, then its Summary (the value shown once)."""
-    nonce = str(state.get("nonce") or "")
-    created_before: dict[str, str] = request.session.get(SESSION_CREATED, {})
-    if nonce and nonce in created_before:
-        return _created_again(request, access, created_before[nonce])
     available = account_modules(access.account)
     try:
         created = services.create_token(
@@ -176,9 +307,12 @@ def _create(request: AppRequest, access: Access, state: dict[str, Any]) -> HttpR
             modules=_modules_of(state, available),
             actor=access.actor,
             request=request_context(request),
+            once=str(state.get("nonce") or ""),
         )
+    except AlreadyCreated as exc:
+        return _created_again(request, access, exc.token.public_id)
     except ValidationFailed as exc:
-        return _back_to_the_field(request, access, state, available, exc)
+        return _back_to_the_field(state, available, exc)
     except AccountNotActive as exc:
         return after_change(
             request,
@@ -189,15 +323,10 @@ def _create(request: AppRequest, access: Access, state: dict[str, Any]) -> HttpR
             origin="details",
         )
     token = created.token
-    if nonce:
-        _remember(request, SESSION_CREATED, {**created_before, nonce: token.public_id})
     if request.htmx:
-        return _summary(request, access, token, created.value, status=201)
-    pending: dict[str, str] = request.session.get(SESSION_SHOW_ONCE, {})
-    _remember(request, SESSION_SHOW_ONCE, {**pending, token.public_id: "1"})
-    response = redirect("ui:token_created", public_id=token.public_id)
-    response.status_code = 303
-    return response
+        value = services.claim_new_value(token=token, actor=access.actor)
+        return _summary(request, access, token, value, status=201)
+    return _see_other(reverse("ui:token_created", args=[token.public_id]))
 
 
 def _created_again(request: AppRequest, access: Access, public_id: str) -> HttpResponse:
@@ -214,9 +343,7 @@ def _created_again(request: AppRequest, access: Access, public_id: str) -> HttpR
         )
     if request.htmx:
         return _summary(request, access, token, None)
-    response = redirect("ui:token_created", public_id=token.public_id)
-    response.status_code = 303
-    return response
+    return _see_other(reverse("ui:token_created", args=[token.public_id]))
 
 
 def _summary(
@@ -243,36 +370,23 @@ def _summary(
 @require_http_methods(["GET"])
 @vary_on_headers("HX-Request")
 def token_created(request: AppRequest, public_id: str) -> HttpResponse:
-    """The Summary page a create redirects to: the value on its first GET only."""
+    """The Summary page a create redirects to: the value on its creator's first GET only."""
     access = require_admin(request)
     token = get_token(access, public_id)
-    pending: dict[str, str] = request.session.get(SESSION_SHOW_ONCE, {})
-    value = None
-    if pending.pop(token.public_id, None) is not None:
-        request.session[SESSION_SHOW_ONCE] = pending
-        if not token.is_deleted:
-            value = services.decrypt_value(token)
+    value = services.claim_new_value(token=token, actor=access.actor)
     return _summary(request, access, token, value)
 
 
 def _back_to_the_field(
-    request: AppRequest,
-    access: Access,
-    state: dict[str, Any],
-    available: list[Module],
-    exc: ValidationFailed,
-) -> HttpResponse:
+    state: dict[str, Any], available: list[Module], exc: ValidationFailed
+) -> _Next:
     """A create refused at the last step goes back to the step of the field at fault."""
     back = "modules" if "modules" in exc.errors and "name" not in exc.errors else "general"
-    form: Any
     if back == "general":
-        form = GeneralForm(initial={"name": state["name"], "description": state["description"]})
+        data: dict[str, Any] = {"name": state["name"], "description": state["description"]}
     else:
-        form = ModulesForm(initial={"modules": state["modules"]}, available=available)
-    for field, problems in exc.errors.items():
-        for problem in problems:
-            form.add_error(field if field in form.fields else None, problem)
-    return _render_wizard(request, access, step=back, state=state, form=form, status=400)
+        data = {"modules": state["modules"]}
+    return _Next(back, _with_errors(_bound(back, data, available), exc.errors), 400)
 
 
 def _edit_forms(token: ApiToken, available: list[Module]) -> tuple[GeneralForm, ModulesForm]:

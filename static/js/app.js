@@ -197,7 +197,8 @@
     var copy = target.closest("[data-copy-from]");
     if (copy) {
       var source = document.querySelector(copy.dataset.copyFrom);
-      if (source) copyText(source.textContent.trim(), copy);
+      // A readonly field (the Summary's new value) holds its text as its value.
+      if (source) copyText((source instanceof HTMLInputElement ? source.value : source.textContent).trim(), copy);
       return;
     }
     var reveal = target.closest("[data-copy-reveal]");

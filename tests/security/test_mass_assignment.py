@@ -138,10 +138,14 @@ def test_the_wizard_ignores_extra_fields(
     add = "/settings/api-tokens/add/"
     first = client.get(add, secure=True).content.decode()
     modules = client.post(
-        add, {"state": state_of(first), "step": "general", "name": "Wizard bot", **sneaky}
+        add,
+        {"state": state_of(first), "step": "general", "name": "Wizard bot", **sneaky},
+        follow=True,
     ).content.decode()
     overview = client.post(
-        add, {"state": state_of(modules), "step": "modules", "modules": ["MOD-1756"], **sneaky}
+        add,
+        {"state": state_of(modules), "step": "modules", "modules": ["MOD-1756"], **sneaky},
+        follow=True,
     ).content.decode()
     done = client.post(
         add, {"state": state_of(overview), "step": "overview", "nav": "add", **sneaky}

@@ -5,17 +5,27 @@ from __future__ import annotations
 
 import io
 import re
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from http.cookies import SimpleCookie
 
 import pytest
+from django.db import connections
 from django.test import Client
+from django.utils import timezone
 from PIL import Image
 
 from accounts.models import Account, User
+from accounts.services import actor_for_user
+from apitokens import services
+from apitokens.errors import AlreadyCreated
 from apitokens.models import ApiToken
-from apitokens.secrets import parse_value
+from apitokens.secrets import generate_value, parse_value
 from audit.models import AuditRecord
 from tests.factories import TokenFactory
-from tests.ui.conftest import htmx, sign_in
+from tests.ui.conftest import SecureClient, htmx, sign_in
 
 ADD = "/settings/api-tokens/add/"
 
@@ -24,6 +34,16 @@ def state_of(body: str) -> str:
     found = re.search(r'name="state" value="([^"]+)"', body)
     assert found is not None
     return found.group(1)
+
+
+def shown_value(body: str) -> str | None:
+    """The new value on a Summary: the readonly field that holds it, if there is one."""
+    field = re.search(r"<input[^>]*\bdata-secret-value\b[^>]*>", body)
+    if field is None:
+        return None
+    value = re.search(r'\bvalue="([^"]+)"', field.group(0))
+    assert value is not None
+    return value.group(1)
 
 
 def png(size: tuple[int, int] = (32, 32)) -> io.BytesIO:
@@ -44,11 +64,12 @@ def close_file(response: object) -> None:
 def walk_to_overview(client: Client, **general: object) -> str:
     first = client.get(ADD).content.decode()
     data = {"state": state_of(first), "step": "general", "name": "CRM robot", **general}
-    modules = client.post(ADD, data).content.decode()
+    modules = client.post(ADD, data, follow=True).content.decode()
     assert "Search modules" in modules
     overview = client.post(
         ADD,
         {"state": state_of(modules), "step": "modules", "modules": ["MOD-1756", "MOD-4525"]},
+        follow=True,
     ).content.decode()
     assert "Overview" in overview
     return overview
@@ -79,28 +100,31 @@ def test_it_walks_the_wizard_and_shows_the_value_once(
     assert done["Cache-Control"] == "no-store"
     assert "This API token has been created successfully." in summary
     assert "Click view details below to go to the API token details page." in summary
-    value = re.search(r"data-secret-value>([^<]+)<", summary)
+    value = shown_value(summary)
     assert value is not None
-    assert parse_value(value.group(1)).token_id == token.public_id
+    assert parse_value(value).token_id == token.public_id
     assert sorted(token.modules.values_list("public_id", flat=True)) == ["MOD-1756", "MOD-4525"]
     created = AuditRecord.objects.get(event_key="platform.accounts.api_token.created")
     assert created.actor_id == alice.public_id
-    assert value.group(1) not in str(created.documents)
+    assert value not in str(created.documents)
     # The value is in no later page.
     details = client.get(f"/settings/api-tokens/{token.public_id}/").content.decode()
-    assert value.group(1) not in details
+    assert value not in details
 
 
 def test_it_goes_back_without_losing_what_was_entered(client: Client, alice: User) -> None:
     sign_in(client, alice)
     overview = walk_to_overview(client, description="Nightly")
-    back = client.post(ADD, {"state": state_of(overview), "step": "overview", "nav": "back"})
+    back = client.post(
+        ADD, {"state": state_of(overview), "step": "overview", "nav": "back"}, follow=True
+    )
     body = back.content.decode()
     assert re.search(r'value="MOD-1756"[^>]*checked', body)
     assert not re.search(r'value="MOD-9042"[^>]*checked', body)
     general = client.post(
         ADD,
         {"state": state_of(body), "step": "modules", "nav": "back", "modules": ["MOD-1756"]},
+        follow=True,
     ).content.decode()
     assert 'value="CRM robot"' in general
     assert "Nightly" in general
@@ -115,7 +139,9 @@ def test_it_shows_name_errors_next_to_the_field(
 ) -> None:
     sign_in(client, alice)
     first = client.get(ADD).content.decode()
-    response = client.post(ADD, {"state": state_of(first), "step": "general", "name": name})
+    response = client.post(
+        ADD, {"state": state_of(first), "step": "general", "name": name}, follow=True
+    )
     body = response.content.decode()
     assert response.status_code == 400
     assert 'class="field has-error"' in body
@@ -127,7 +153,7 @@ def test_it_refuses_a_tampered_state(client: Client, alice: User) -> None:
     sign_in(client, alice)
     overview = walk_to_overview(client)
     forged = state_of(overview)[:-4] + "AAAA"
-    response = client.post(ADD, {"state": forged, "step": "overview", "nav": "add"})
+    response = client.post(ADD, {"state": forged, "step": "overview", "nav": "add"}, follow=True)
     assert response.status_code == 200
     assert "The form expired" in response.content.decode()
     assert not ApiToken.objects.exists()
@@ -136,11 +162,15 @@ def test_it_refuses_a_tampered_state(client: Client, alice: User) -> None:
 def test_it_refuses_a_module_the_account_does_not_have(client: Client, alice: User) -> None:
     sign_in(client, alice)
     first = client.get(ADD).content.decode()
-    modules = client.post(ADD, {"state": state_of(first), "step": "general", "name": "X"})
+    modules = client.post(
+        ADD, {"state": state_of(first), "step": "general", "name": "X"}, follow=True
+    )
     # Catalog Management is for Vendor and Operations accounts: not offered to a Client.
     assert "MOD-8352" not in modules.content.decode()
     response = client.post(
-        ADD, {"state": state_of(modules.content.decode()), "step": "modules", "modules": "MOD-8352"}
+        ADD,
+        {"state": state_of(modules.content.decode()), "step": "modules", "modules": "MOD-8352"},
+        follow=True,
     )
     assert response.status_code == 400
     assert "MOD-8352" in response.content.decode()
@@ -150,9 +180,13 @@ def test_it_stores_a_real_logo_under_a_random_name(client: Client, alice: User) 
     sign_in(client, alice)
     first = client.get(ADD).content.decode()
     modules = client.post(
-        ADD, {"state": state_of(first), "step": "general", "name": "Logo bot", "logo": png()}
+        ADD,
+        {"state": state_of(first), "step": "general", "name": "Logo bot", "logo": png()},
+        follow=True,
     ).content.decode()
-    overview = client.post(ADD, {"state": state_of(modules), "step": "modules"}).content.decode()
+    overview = client.post(
+        ADD, {"state": state_of(modules), "step": "modules"}, follow=True
+    ).content.decode()
     icon = re.search(r'<img src="(/media/logos/([^/"]+)/[^"]+)"', overview)
     assert icon is not None
     assert icon.group(2) == alice.memberships.get().account.public_id
@@ -173,9 +207,13 @@ def test_a_logo_is_served_only_within_its_account(
     sign_in(client, alice)
     first = client.get(ADD).content.decode()
     modules = client.post(
-        ADD, {"state": state_of(first), "step": "general", "name": "Logo bot", "logo": png()}
+        ADD,
+        {"state": state_of(first), "step": "general", "name": "Logo bot", "logo": png()},
+        follow=True,
     ).content.decode()
-    overview = client.post(ADD, {"state": state_of(modules), "step": "modules"}).content.decode()
+    overview = client.post(
+        ADD, {"state": state_of(modules), "step": "modules"}, follow=True
+    ).content.decode()
     icon = re.search(r'<img src="(/media/logos/[^"]+)"', overview)
     assert icon is not None
     url = icon.group(1)
@@ -210,7 +248,9 @@ def test_it_refuses_what_is_not_a_jpg_or_png(
     upload = io.BytesIO(content)
     upload.name = filename
     response = client.post(
-        ADD, {"state": state_of(first), "step": "general", "name": "Logo bot", "logo": upload}
+        ADD,
+        {"state": state_of(first), "step": "general", "name": "Logo bot", "logo": upload},
+        follow=True,
     )
     assert response.status_code == 400
     assert message in response.content.decode()
@@ -222,6 +262,7 @@ def test_it_refuses_an_image_with_too_many_pixels(client: Client, alice: User) -
     response = client.post(
         ADD,
         {"state": state_of(first), "step": "general", "name": "Big", "logo": png((5000, 10))},
+        follow=True,
     )
     assert response.status_code == 400
     assert "at most 4096 by 4096 pixels" in response.content.decode()
@@ -343,14 +384,14 @@ def test_the_summary_shows_the_value_on_its_first_get_only(client: Client, alice
     overview = walk_to_overview(client)
     posted = client.post(ADD, {"state": state_of(overview), "step": "overview", "nav": "add"})
     first = client.get(posted["Location"]).content.decode()
-    value = re.search(r"data-secret-value>([^<]+)<", first)
+    value = shown_value(first)
     assert value is not None
     again = client.get(posted["Location"])
     body = again.content.decode()
     assert again.status_code == 200
     assert again["Cache-Control"] == "no-store"
     assert "This API token has been created successfully." in body
-    assert value.group(1) not in body
+    assert value not in body
     assert "data-secret-value" not in body
     assert "The value was shown once" in body
     token = ApiToken.objects.get()
@@ -398,3 +439,268 @@ def test_another_accounts_summary_is_not_found(client: Client, alice: User, char
     posted = client.post(ADD, {"state": state_of(overview), "step": "overview", "nav": "add"})
     outsider = sign_in(Client(), charlie)
     assert outsider.get(posted["Location"], secure=True).status_code == 404
+
+
+# --- Issue 15: no-JS steps are Post/Redirect/Get; creating and showing the value happen once --
+
+WIZARD_URL = re.compile(
+    r"^/settings/api-tokens/add/\?wizard=([A-Za-z0-9_-]+)&step=(general|modules|overview)$"
+)
+
+
+def redirected_step(response: object) -> tuple[str, str]:
+    """The wizard id and step a no-JS POST redirected to (303, to a GET page)."""
+    assert getattr(response, "status_code", None) == 303
+    found = WIZARD_URL.match(response["Location"])  # type: ignore[index]
+    assert found is not None, response["Location"]  # type: ignore[index]
+    return found.group(1), found.group(2)
+
+
+def test_every_no_js_step_answers_303_to_a_get_page(client: Client, alice: User) -> None:
+    # Back in the browser must never meet "Confirm form resubmission": every POST ends in a
+    # redirect to a GET page, which finds the wizard's state again in the session.
+    sign_in(client, alice)
+    first = client.get(ADD).content.decode()
+    posted = client.post(
+        ADD,
+        {
+            "state": state_of(first),
+            "step": "general",
+            "name": "PRG robot",
+            "description": "Nightly",
+        },
+    )
+    wizard, step = redirected_step(posted)
+    assert step == "modules"
+    modules = client.get(posted["Location"])
+    assert modules.status_code == 200
+    assert "Search modules" in modules.content.decode()
+
+    to_overview = client.post(
+        ADD,
+        {"state": state_of(modules.content.decode()), "step": "modules", "modules": ["MOD-1756"]},
+    )
+    assert redirected_step(to_overview) == (wizard, "overview")
+    for _ in range(2):  # a reload, or Back to it later, shows the same step again
+        overview = client.get(to_overview["Location"]).content.decode()
+        assert "<dt>API token name</dt><dd>PRG robot</dd>" in overview
+        assert "MOD-1756" in overview
+
+    back = client.post(ADD, {"state": state_of(overview), "step": "overview", "nav": "back"})
+    assert redirected_step(back) == (wizard, "modules")
+    assert re.search(r'value="MOD-1756"[^>]*checked', client.get(back["Location"]).content.decode())
+    general = client.get(f"{ADD}?wizard={wizard}&step=general").content.decode()
+    assert 'value="PRG robot"' in general
+    assert "Nightly" in general
+    assert not ApiToken.objects.exists()
+
+
+def test_a_step_with_errors_is_a_get_page_too(client: Client, alice: User) -> None:
+    sign_in(client, alice)
+    first = client.get(ADD).content.decode()
+    posted = client.post(ADD, {"state": state_of(first), "step": "general", "name": "bad<name>"})
+    wizard, step = redirected_step(posted)
+    assert step == "general"
+    for _ in range(2):  # a reload shows the same errors, and posts nothing
+        page = client.get(posted["Location"])
+        body = page.content.decode()
+        assert page.status_code == 400
+        assert 'class="field has-error"' in body
+        assert 'value="bad&lt;name&gt;"' in body
+        assert 'aria-invalid="true"' in body
+        assert "may contain letters, digits, spaces" in body
+    fixed = client.post(ADD, {"state": state_of(body), "step": "general", "name": "Good name"})
+    assert redirected_step(fixed) == (wizard, "modules")
+    general = client.get(f"{ADD}?wizard={wizard}&step=general").content.decode()
+    assert "has-error" not in general
+    assert 'value="Good name"' in general
+
+
+def test_a_refused_description_keeps_the_value_out_of_the_session_and_the_url(
+    client: Client, alice: User
+) -> None:
+    sign_in(client, alice)
+    leaked = generate_value("TKN-1111-2222")
+    first = client.get(ADD).content.decode()
+    posted = client.post(
+        ADD,
+        {"state": state_of(first), "step": "general", "name": "Leak", "description": leaked},
+    )
+    redirected_step(posted)
+    assert leaked not in posted["Location"]
+    page = client.get(posted["Location"])
+    assert page.status_code == 400
+    assert "Must not contain an API token value" in page.content.decode()
+    assert leaked not in page.content.decode()
+    assert leaked not in repr(client.session.load())
+
+
+def test_an_unknown_wizard_starts_again(client: Client, alice: User, bob: User) -> None:
+    sign_in(client, alice)
+    response = client.get(f"{ADD}?wizard=nothing-here&step=overview", follow=True)
+    assert response.redirect_chain == [(ADD, 303)]
+    assert "The form expired. Please start again." in response.content.decode()
+    # A wizard lives in its session: another person cannot open it from its URL.
+    first = client.get(ADD).content.decode()
+    posted = client.post(ADD, {"state": state_of(first), "step": "general", "name": "Mine"})
+    stranger = sign_in(Client(), bob).get(posted["Location"], secure=True)
+    assert "Mine" not in stranger.content.decode()
+
+
+def test_htmx_steps_still_swap_in_place(client: Client, alice: User) -> None:
+    sign_in(client, alice)
+    first = client.get(ADD, **htmx()).content.decode()
+    modules = client.post(
+        ADD, {"state": state_of(first), "step": "general", "name": "Dialog"}, **htmx()
+    )
+    assert modules.status_code == 200
+    assert modules.content.decode().lstrip().startswith('<form class="wizard" id="wizard"')
+    assert "Search modules" in modules.content.decode()
+    refused = client.post(ADD, {"state": state_of(first), "step": "general", "name": ""}, **htmx())
+    assert refused.status_code == 400
+    assert "API token name is required." in refused.content.decode()
+
+
+def test_a_creation_key_creates_once(alice: User, acme: Account) -> None:
+    actor = actor_for_user(alice, acme)
+    first = services.create_token(account=acme, name="Once", actor=actor, once="nonce-1")
+    with pytest.raises(AlreadyCreated) as again:
+        services.create_token(account=acme, name="Once", actor=actor, once="nonce-1")
+    assert again.value.token == first.token
+    assert ApiToken.objects.count() == 1
+    assert AuditRecord.objects.filter(event_key="platform.accounts.api_token.created").count() == 1
+    services.create_token(account=acme, name="Once", actor=actor, once="nonce-2")
+    assert ApiToken.objects.count() == 2
+
+
+def test_the_new_value_is_claimed_once(alice: User, bob: User, acme: Account) -> None:
+    actor = actor_for_user(alice, acme)
+    created = services.create_token(account=acme, name="Shown", actor=actor, once="nonce-3")
+    # Only its creator may claim it.
+    assert services.claim_new_value(token=created.token, actor=actor_for_user(bob, acme)) is None
+    assert services.claim_new_value(token=created.token, actor=actor) == created.value
+    assert services.claim_new_value(token=created.token, actor=actor) is None
+    # A token made without a wizard (the API, a command) has no Summary to show it on.
+    plain = services.create_token(account=acme, name="Plain", actor=actor)
+    assert services.claim_new_value(token=plain.token, actor=actor) is None
+
+
+def test_the_new_value_is_not_shown_long_after_the_create(alice: User, acme: Account) -> None:
+    actor = actor_for_user(alice, acme)
+    created = services.create_token(account=acme, name="Late", actor=actor, once="nonce-4")
+    ApiToken.objects.filter(pk=created.token.pk).update(
+        created_at=timezone.now() - services.NEW_VALUE_WINDOW - timedelta(seconds=1)
+    )
+    created.token.refresh_from_db()
+    assert services.claim_new_value(token=created.token, actor=actor) is None
+
+
+def at_once(calls: list[Callable[[], object]]) -> list[object]:
+    """Run the calls in threads, released together; each thread closes its connections."""
+    start = threading.Barrier(len(calls))
+
+    def run(call: Callable[[], object]) -> object:
+        start.wait()
+        try:
+            return call()
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        return list(pool.map(run, calls))
+
+
+def twin(client: Client) -> Client:
+    """Another browser tab: the same session cookie."""
+    other = SecureClient()
+    other.cookies = SimpleCookie(client.cookies)
+    return other
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_final_posts_at_once_create_one_token(alice: User) -> None:
+    client = sign_in(SecureClient(), alice)
+    overview = walk_to_overview(client)
+    data = {"state": state_of(overview), "step": "overview", "nav": "add"}
+    tabs = [client, twin(client), twin(client)]
+    answers = at_once([lambda tab=tab: tab.post(ADD, data) for tab in tabs])
+    token = ApiToken.objects.get()
+    assert AuditRecord.objects.filter(event_key="platform.accounts.api_token.created").count() == 1
+    # Every tab goes to that token's Summary.
+    assert {a["Location"] for a in answers} == {f"/settings/api-tokens/{token.public_id}/created/"}  # type: ignore[index]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_summaries_at_once_show_the_value_once(alice: User) -> None:
+    client = sign_in(SecureClient(), alice)
+    overview = walk_to_overview(client)
+    posted = client.post(ADD, {"state": state_of(overview), "step": "overview", "nav": "add"})
+    tabs = [client, twin(client), twin(client)]
+    pages = at_once([lambda tab=tab: tab.get(posted["Location"]) for tab in tabs])
+    shown = [shown_value(p.content.decode()) for p in pages]  # type: ignore[attr-defined]
+    assert len([v for v in shown if v]) == 1, shown
+
+
+NO_MODULES = "This API token can call nothing"
+
+
+def test_it_warns_of_a_token_without_modules(client: Client, alice: User, acme: Account) -> None:
+    sign_in(client, alice)
+    first = client.get(ADD).content.decode()
+    modules = client.post(
+        ADD, {"state": state_of(first), "step": "general", "name": "Idle"}, follow=True
+    ).content.decode()
+    # Always there on the Modules step; the stylesheet hides it while a box is ticked.
+    assert NO_MODULES in modules
+    overview = client.post(
+        ADD, {"state": state_of(modules), "step": "modules"}, follow=True
+    ).content.decode()
+    assert NO_MODULES in overview
+    chosen = client.post(
+        ADD, {"state": state_of(modules), "step": "modules", "modules": ["MOD-1756"]}, follow=True
+    ).content.decode()
+    assert NO_MODULES not in chosen
+    TokenFactory(account=acme, name="Idle", modules=[])
+    TokenFactory(account=acme, name="Busy", modules=["MOD-1756", "MOD-4525"])
+    listing = client.get("/settings/api-tokens/").content.decode()
+    assert re.search(r'<td data-label="Modules">\s*<span class="muted">No modules</span>', listing)
+    assert re.search(r'<td data-label="Modules">\s*2 modules', listing)
+
+
+def test_the_name_rule_is_shown_before_anyone_fails_it(client: Client, alice: User) -> None:
+    sign_in(client, alice)
+    body = client.get(ADD).content.decode()
+    field = re.search(r'<input[^>]*name="name"[^>]*>', body)
+    assert field is not None
+    described = re.search(r'aria-describedby="([^"]+)"', field.group(0))
+    assert described is not None
+    hint = re.search(rf'<p class="hint" id="{described.group(1)}">([^<]+)</p>', body)
+    assert hint is not None
+    assert "Letters, digits, spaces and - . &#x27; &quot; only" in hint.group(1)
+    assert "at most 200 characters" in hint.group(1)
+
+
+def test_full_pages_have_a_main_heading_and_dialogs_keep_theirs(
+    client: Client, alice: User, acme: Account
+) -> None:
+    token = TokenFactory(account=acme, name="Headed")
+    sign_in(client, alice)
+    for url in (
+        ADD,
+        f"/settings/api-tokens/{token.public_id}/edit/",
+        f"/settings/api-tokens/{token.public_id}/disable/",
+    ):
+        page = client.get(url).content.decode()
+        fragment = client.get(url, **htmx()).content.decode()
+        assert page.count("<h1") == 1, url
+        assert '<h1 id="dialog-title"' in page, url
+        assert "<h1" not in fragment, url
+        assert '<h2 id="dialog-title"' in fragment, url
+    wizard = client.get(ADD).content.decode()
+    assert re.search(r'<h2 class="step-title"[^>]*>General</h2>', wizard)
+    dialog = client.get(ADD, **htmx()).content.decode()
+    assert re.search(r'<h3 class="step-title"[^>]*>General</h3>', dialog)
+    overview = walk_to_overview(client)
+    posted = client.post(ADD, {"state": state_of(overview), "step": "overview", "nav": "add"})
+    summary = client.get(posted["Location"]).content.decode()
+    assert '<h1 id="dialog-title"' in summary
