@@ -15,7 +15,7 @@ the state before the create, and a token value typed into a field never reaches 
 Creating is safe to repeat: the nonce is the create's key (``services.create_token(once=…)``),
 so the same wizard posted again (a double click, two tabs, Back and Add) shows the first token's
 Summary instead of making another. Without htmx the create ends in a 303 to the token's Summary
-page, whose first GET by the creator claims the value (``services.claim_new_value``, marked
+page, whose first GET by the creator claims the value (``new_values.claim_new_value``, marked
 ``Cache-Control: no-store``); every later one only points to the details page. With htmx the
 dialog shows the Summary in place.
 """
@@ -39,7 +39,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from accounts.access import Access, require_admin
 from accounts.models import Module
-from apitokens import logos, services
+from apitokens import logos, new_values, services
 from apitokens import secrets as token_secrets
 from apitokens.errors import AccountNotActive, AlreadyCreated
 from apitokens.forms import GeneralForm, ModulesForm
@@ -324,7 +324,7 @@ def _create(request: AppRequest, access: Access, state: dict[str, Any]) -> HttpR
         )
     token = created.token
     if request.htmx:
-        value = services.claim_new_value(token=token, actor=access.actor)
+        value = new_values.claim_new_value(token=token, actor=access.actor)
         return _summary(request, access, token, value, status=201)
     return _see_other(reverse("ui:token_created", args=[token.public_id]))
 
@@ -373,7 +373,7 @@ def token_created(request: AppRequest, public_id: str) -> HttpResponse:
     """The Summary page a create redirects to: the value on its creator's first GET only."""
     access = require_admin(request)
     token = get_token(access, public_id)
-    value = services.claim_new_value(token=token, actor=access.actor)
+    value = new_values.claim_new_value(token=token, actor=access.actor)
     return _summary(request, access, token, value)
 
 

@@ -15,7 +15,7 @@ from audit.models import AuditRecord
 from tests.factories import TokenFactory
 from tests.ui.conftest import htmx, sign_in
 
-VALUE_RE = re.compile(r"data-secret-value>([^<]+)<")
+VALUE_RE = re.compile(r'data-secret-value value="([^"]+)"')
 
 
 def rotate_url(token: ApiToken) -> str:

@@ -19,7 +19,7 @@ from PIL import Image
 
 from accounts.models import Account, User
 from accounts.services import actor_for_user
-from apitokens import services
+from apitokens import new_values, services
 from apitokens.errors import AlreadyCreated
 from apitokens.models import ApiToken
 from apitokens.secrets import generate_value, parse_value
@@ -577,22 +577,22 @@ def test_the_new_value_is_claimed_once(alice: User, bob: User, acme: Account) ->
     actor = actor_for_user(alice, acme)
     created = services.create_token(account=acme, name="Shown", actor=actor, once="nonce-3")
     # Only its creator may claim it.
-    assert services.claim_new_value(token=created.token, actor=actor_for_user(bob, acme)) is None
-    assert services.claim_new_value(token=created.token, actor=actor) == created.value
-    assert services.claim_new_value(token=created.token, actor=actor) is None
+    assert new_values.claim_new_value(token=created.token, actor=actor_for_user(bob, acme)) is None
+    assert new_values.claim_new_value(token=created.token, actor=actor) == created.value
+    assert new_values.claim_new_value(token=created.token, actor=actor) is None
     # A token made without a wizard (the API, a command) has no Summary to show it on.
     plain = services.create_token(account=acme, name="Plain", actor=actor)
-    assert services.claim_new_value(token=plain.token, actor=actor) is None
+    assert new_values.claim_new_value(token=plain.token, actor=actor) is None
 
 
 def test_the_new_value_is_not_shown_long_after_the_create(alice: User, acme: Account) -> None:
     actor = actor_for_user(alice, acme)
     created = services.create_token(account=acme, name="Late", actor=actor, once="nonce-4")
     ApiToken.objects.filter(pk=created.token.pk).update(
-        created_at=timezone.now() - services.NEW_VALUE_WINDOW - timedelta(seconds=1)
+        created_at=timezone.now() - new_values.NEW_VALUE_WINDOW - timedelta(seconds=1)
     )
     created.token.refresh_from_db()
-    assert services.claim_new_value(token=created.token, actor=actor) is None
+    assert new_values.claim_new_value(token=created.token, actor=actor) is None
 
 
 def at_once(calls: list[Callable[[], object]]) -> list[object]:
