@@ -3,15 +3,22 @@ checks it again (name rules, modules enabled for the account) and makes the chan
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, Final
 
 from django import forms
 from django.core.files.uploadedfile import UploadedFile
 from django.http import QueryDict
+from django.utils import timezone
 
 from accounts.models import Module
-from apitokens import logos, rules
+from apitokens import expiry_choice, logos, rules
 from apitokens import secrets as token_secrets
+from apitokens.lifetime import Limits, days, expiry_errors
+from apitokens.rules import UNSET, Unset
+
+# A logo the server could not store (a full disk): nothing to fix in the form, so a 507.
+NOT_STORED: Final = "not_stored"
 
 
 class GeneralForm(forms.Form):
@@ -38,6 +45,68 @@ class GeneralForm(forms.Form):
         max_length=rules.DESCRIPTION_MAX,
         widget=forms.Textarea(attrs={"placeholder": "Enter description", "rows": 4}),
     )
+    expiration = forms.ChoiceField(label="Expiration", required=False)
+    expires_on = forms.DateField(
+        label="Expires on",
+        required=False,
+        help_text="The token works until the end of that day (UTC).",
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        input_formats=["%Y-%m-%d"],
+        error_messages={"invalid": "Enter a date as YYYY-MM-DD."},
+    )
+
+    def __init__(
+        self,
+        *args: Any,
+        limits: Limits | None = None,
+        current: datetime | Unset | None = UNSET,
+        now: datetime | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """``limits``: the account's lifetime policy; ``current``: the token's expiry when
+        editing (then "Keep" is offered and picked first)."""
+        super().__init__(*args, **kwargs)
+        self.limits = limits or Limits()
+        self.now = now or timezone.now()
+        self.choices = expiry_choice.Choices.under(self.limits, self.now, current=current)
+        expiration = self.fields["expiration"]
+        assert isinstance(expiration, forms.ChoiceField)
+        expiration.choices = self.choices.options
+        expiration.initial = self.choices.initial
+        expiration.help_text = self._policy_hint()
+        attrs = self.fields["expires_on"].widget.attrs
+        attrs["min"] = self.choices.first_day.isoformat()
+        if self.choices.last_day is not None:
+            attrs["max"] = self.choices.last_day.isoformat()
+
+    def _policy_hint(self) -> str:
+        most = self.limits.max_lifetime_days
+        if most is not None:
+            return f"This account's tokens expire within {days(most)}."
+        if self.limits.require_expiry:
+            return "This account's tokens must expire."
+        return "A token that expires limits the harm of a leaked value; rotate it before then."
+
+    def clean(self) -> dict[str, Any]:
+        """``expires_at``: the moment the choice gives now (``UNSET``: keep the current one)."""
+        cleaned = super().clean() or {}
+        choice = cleaned.get("expiration") or self.choices.initial
+        cleaned["expiration"] = choice
+        try:
+            moment = expiry_choice.moment_of(
+                choice, cleaned.get("expires_on"), self.now, self.limits
+            )
+        except ValueError as exc:
+            if "expires_on" not in self.errors:
+                self.add_error("expires_on", str(exc))
+            return cleaned
+        if not isinstance(moment, Unset):
+            for problem in expiry_errors(moment, self.limits, now=self.now):
+                self.add_error(
+                    "expires_on" if choice == expiry_choice.CUSTOM else "expiration", problem
+                )
+        cleaned["expires_at"] = moment
+        return cleaned
 
     def clean_name(self) -> str:
         name: str = self.cleaned_data["name"].strip()

@@ -1,6 +1,6 @@
 """API tokens list, row actions (Disable, Enable, Delete with confirmation) and logos.
 
-The wizard and the edit dialog are in ``views_wizard``, the details page in ``views_details``.
+The wizard is in ``views_wizard``, the edit dialog in ``views_edit``, the details page in ``views_details``.
 Every view: check access with ``require_admin``, call one service, render. A URL answers a
 fragment to htmx (``HX-Request``) and a whole page otherwise, so everything also works with
 JavaScript off.

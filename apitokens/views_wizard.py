@@ -22,82 +22,37 @@ dialog shows the Summary in place.
 
 from __future__ import annotations
 
-import secrets
-from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core import signing
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 from django.views.decorators.vary import vary_on_headers
 
 from accounts.access import Access, require_admin
 from accounts.models import Module
-from apitokens import logos, new_values, services
-from apitokens import secrets as token_secrets
+from apitokens import expiry_choice, logos, new_values, services, wizard_state
 from apitokens.errors import AccountNotActive, AlreadyCreated
-from apitokens.forms import GeneralForm, ModulesForm
+from apitokens.forms import NOT_STORED, GeneralForm, ModulesForm
+from apitokens.lifetime import Limits, limits_of
 from apitokens.models import ApiToken
 from apitokens.pages import after_change, get_token
+from apitokens.rules import Unset
 from apitokens.secrets import mask
 from apitokens.selectors import account_modules, get_visible_token
-from tokens_admin.errors import DomainError, ValidationFailed
+from tokens_admin.errors import ValidationFailed
 from tokens_admin.requests import AppRequest, request_context
-from tokens_admin.ui import no_store, safe_next
+from tokens_admin.ui import no_store
 
 STEPS: Final = ("general", "modules", "overview")
 STEP_LABELS: Final = {"general": "General", "modules": "Modules", "overview": "Overview"}
-SALT: Final = "apitokens.wizard"
-MAX_AGE: Final = 6 * 3600
-NOT_STORED: Final = "not_stored"
 EXPIRED: Final = "The form expired. Please start again."
-# Session key: wizard id -> its state, and the step refused last (what was typed, the errors).
-SESSION_DRAFTS: Final = "apitokens.wizard.drafts"
-REMEMBERED: Final = 20
-
-
-def _new_state() -> dict[str, Any]:
-    return {
-        "name": "",
-        "description": "",
-        "icon": "",
-        "modules": [],
-        "nonce": secrets.token_urlsafe(16),
-        "wizard": secrets.token_urlsafe(9),
-    }
-
-
-def _load_state(raw: str) -> dict[str, Any] | None:
-    if not raw:
-        return _new_state()
-    try:
-        state = signing.loads(raw, salt=SALT, max_age=MAX_AGE)
-    except signing.BadSignature:
-        return None
-    if not isinstance(state, dict):
-        return None
-    state.setdefault("wizard", secrets.token_urlsafe(9))  # signed before wizards had ids
-    return state
-
-
-def _modules_of(state: dict[str, Any], available: list[Module]) -> list[Module]:
-    wanted = set(state.get("modules") or [])
-    return [m for m in available if m.public_id in wanted]
-
-
-@dataclass(frozen=True, slots=True)
-class _Next:
-    """Where a step's POST leads: the step to show, and the form refused there (and why)."""
-
-    step: str
-    form: forms.Form | None = None
-    status: int = 200
 
 
 def _see_other(url: str) -> HttpResponse:
@@ -118,8 +73,9 @@ def _render_wizard(
     available: list[Module] | None = None,
 ) -> HttpResponse:
     available = account_modules(access.account) if available is None else available
+    limits = limits_of(access.account)
     if form is None and step == "general":
-        form = GeneralForm(initial={"name": state["name"], "description": state["description"]})
+        form = GeneralForm(initial=wizard_state.general_initial(state), limits=limits)
     if form is None and step == "modules":
         form = ModulesForm(initial={"modules": state["modules"]}, available=available)
     context = {
@@ -129,10 +85,13 @@ def _render_wizard(
         "step_index": STEPS.index(step),
         "form": form,
         "state": state,
-        "signed_state": signing.dumps(state, salt=SALT),
+        "signed_state": wizard_state.sign(state),
         "available": available,
-        "chosen": _modules_of(state, available),
+        "chosen": wizard_state.modules_of(state, available),
         "descriptions": {m.public_id: m.description for m in available},
+        "expiry": expiry_choice.describe(
+            *wizard_state.expiry_of(state, limits), timezone.now(), limits
+        ),
         "autofocus": "",
     }
     if form is not None and form.is_bound and form.errors and not request.htmx:
@@ -159,17 +118,17 @@ def token_add(request: AppRequest) -> HttpResponse:
     access = require_admin(request)
     if request.method == "GET":
         return _show_step(request, access)
-    state = _load_state(request.POST.get("state", ""))
+    state = wizard_state.load_state(request.POST.get("state", ""))
     if state is None:
         messages.error(request, EXPIRED)
         if request.htmx:
-            return _render_wizard(request, access, step="general", state=_new_state())
+            return _render_wizard(request, access, step="general", state=wizard_state.new_state())
         return _see_other(reverse("ui:token_add"))
     step = request.POST.get("step", "general")
     nav = request.POST.get("nav", "next")
-    following: _Next | HttpResponse
+    following: wizard_state.Next | HttpResponse
     if step == "overview" and nav == "back":
-        following = _Next("modules")
+        following = wizard_state.Next("modules")
     elif step == "overview":
         following = _create(request, access, state)
     elif step == "modules":
@@ -187,7 +146,7 @@ def token_add(request: AppRequest) -> HttpResponse:
             form=following.form,
             status=following.status,
         )
-    _keep_draft(request, state, following)
+    wizard_state.keep_draft(request, state, following)
     query = urlencode({"wizard": state["wizard"], "step": following.step})
     return _see_other(f"{reverse('ui:token_add')}?{query}")
 
@@ -196,9 +155,9 @@ def _show_step(request: AppRequest, access: Access) -> HttpResponse:
     """A GET: a new wizard, or a step of one kept in the session (where a POST redirected)."""
     wizard = request.GET.get("wizard")
     if not wizard:
-        return _render_wizard(request, access, step="general", state=_new_state())
-    draft = request.session.get(SESSION_DRAFTS, {}).get(wizard)
-    if not isinstance(draft, dict):
+        return _render_wizard(request, access, step="general", state=wizard_state.new_state())
+    draft = wizard_state.draft(request, wizard)
+    if draft is None:
         messages.error(request, EXPIRED)
         return _see_other(reverse("ui:token_add"))
     step = request.GET.get("step", "")
@@ -207,7 +166,10 @@ def _show_step(request: AppRequest, access: Access) -> HttpResponse:
     refused = draft.get("refused") or {}
     if refused.get("step") != step:
         return _render_wizard(request, access, step=step, state=draft["state"], available=available)
-    form = _with_errors(_bound(step, refused["data"], available), refused["errors"])
+    limits = limits_of(access.account)
+    form = wizard_state.with_errors(
+        wizard_state.bound(step, refused["data"], available, limits), refused["errors"]
+    )
     return _render_wizard(
         request,
         access,
@@ -219,92 +181,59 @@ def _show_step(request: AppRequest, access: Access) -> HttpResponse:
     )
 
 
-def _typed(form: forms.Form) -> dict[str, Any]:
-    """What was typed into a refused form, to show it again, without any token value in it."""
-    if isinstance(form, ModulesForm):
-        data = form.data
-        chosen = data.getlist("modules") if hasattr(data, "getlist") else data.get("modules")
-        return {"modules": [token_secrets.replace_values(str(m)) for m in chosen or []]}
-    return {
-        name: token_secrets.replace_values(str(form.data.get(name) or ""))
-        for name in ("name", "description")
-    }
-
-
-def _keep_draft(request: AppRequest, state: dict[str, Any], following: _Next) -> None:
-    """The wizard's state (and the refused step, if any) in the session, for the GET the
-    POST redirects to; the newest ``REMEMBERED`` wizards only, so the session stays small."""
-    draft: dict[str, Any] = {"state": state}
-    if following.form is not None:
-        draft["refused"] = {
-            "step": following.step,
-            "status": following.status,
-            "data": _typed(following.form),
-            "errors": {
-                field: [token_secrets.replace_values(str(e)) for e in errors]
-                for field, errors in following.form.errors.items()
-            },
-        }
-    drafts: dict[str, Any] = dict(request.session.get(SESSION_DRAFTS, {}))
-    drafts.pop(state["wizard"], None)
-    drafts[state["wizard"]] = draft
-    request.session[SESSION_DRAFTS] = dict(list(drafts.items())[-REMEMBERED:])
-
-
-def _bound(step: str, data: dict[str, Any], available: list[Module]) -> forms.Form:
-    if step == "modules":
-        return ModulesForm(data, available=available)
-    return GeneralForm(data)
-
-
-def _with_errors(form: forms.Form, errors: dict[str, list[str]]) -> forms.Form:
-    """``form`` checked again, plus the ``errors`` it cannot find by itself: a logo refused
-    when it was uploaded, a rule only the service checks."""
-    form.is_valid()
-    for field, texts in errors.items():
-        known = [str(e) for e in form.errors.get(field, [])]
-        for text in texts:
-            if text not in known:
-                form.add_error(field if field in form.fields else None, text)
-    return form
-
-
-def _general_step(request: AppRequest, access: Access, state: dict[str, Any]) -> _Next:
-    general = GeneralForm(request.POST, request.FILES)
+def _general_step(request: AppRequest, access: Access, state: dict[str, Any]) -> wizard_state.Next:
+    general = GeneralForm(request.POST, request.FILES, limits=limits_of(access.account))
     if not general.is_valid():
-        return _Next("general", general, 400)
+        return wizard_state.Next("general", general, 400)
     state["name"] = general.cleaned_data["name"]
     state["description"] = general.cleaned_data["description"]
+    state["expiration"] = general.cleaned_data["expiration"]
+    day = general.cleaned_data.get("expires_on")
+    state["expires_on"] = day.isoformat() if day else ""
     if general.cleaned_data["logo"] is not None:
         data, extension = general.cleaned_data["logo"]
         try:
             state["icon"] = logos.store(data, extension, account_id=access.account.public_id)
         except logos.LogoNotStored as exc:
             general.add_error("logo", forms.ValidationError(str(exc), code=NOT_STORED))
-            return _Next("general", general, 507)
+            return wizard_state.Next("general", general, 507)
     elif request.POST.get("remove_logo"):
         state["icon"] = ""
-    return _Next("modules")
+    return wizard_state.Next("modules")
 
 
-def _modules_step(request: AppRequest, access: Access, state: dict[str, Any], nav: str) -> _Next:
+def _modules_step(
+    request: AppRequest, access: Access, state: dict[str, Any], nav: str
+) -> wizard_state.Next:
     chosen = ModulesForm(request.POST, available=account_modules(access.account))
     if not chosen.is_valid():
-        return _Next("modules", chosen, 400)
+        return wizard_state.Next("modules", chosen, 400)
     state["modules"] = [m.public_id for m in chosen.chosen()]
-    return _Next("general" if nav == "back" else "overview")
+    return wizard_state.Next("general" if nav == "back" else "overview")
 
 
-def _create(request: AppRequest, access: Access, state: dict[str, Any]) -> HttpResponse | _Next:
+def _create(
+    request: AppRequest, access: Access, state: dict[str, Any]
+) -> HttpResponse | wizard_state.Next:
     """The Overview's "Add": the token, then its Summary (the value shown once)."""
     available = account_modules(access.account)
+    limits = limits_of(access.account)
+    try:
+        expires_at = expiry_choice.moment_of(
+            *wizard_state.expiry_of(state, limits), timezone.now(), limits
+        )
+    except ValueError as exc:
+        return _back_to_the_field(
+            state, available, limits, ValidationFailed({"expires_on": [str(exc)]})
+        )
     try:
         created = services.create_token(
             account=access.account,
             name=state["name"],
             description=state["description"],
             icon=state["icon"],
-            modules=_modules_of(state, available),
+            modules=wizard_state.modules_of(state, available),
+            expires_at=None if isinstance(expires_at, Unset) else expires_at,
             actor=access.actor,
             request=request_context(request),
             once=str(state.get("nonce") or ""),
@@ -312,7 +241,7 @@ def _create(request: AppRequest, access: Access, state: dict[str, Any]) -> HttpR
     except AlreadyCreated as exc:
         return _created_again(request, access, exc.token.public_id)
     except ValidationFailed as exc:
-        return _back_to_the_field(state, available, exc)
+        return _back_to_the_field(state, available, limits, exc)
     except AccountNotActive as exc:
         return after_change(
             request,
@@ -378,125 +307,23 @@ def token_created(request: AppRequest, public_id: str) -> HttpResponse:
 
 
 def _back_to_the_field(
-    state: dict[str, Any], available: list[Module], exc: ValidationFailed
-) -> _Next:
-    """A create refused at the last step goes back to the step of the field at fault."""
-    back = "modules" if "modules" in exc.errors and "name" not in exc.errors else "general"
+    state: dict[str, Any], available: list[Module], limits: Limits, exc: ValidationFailed
+) -> wizard_state.Next:
+    """A create refused at the last step goes back to the step of the field at fault (the
+    policy may have changed since the General step: its expiry error goes to Expiration)."""
+    errors = dict(exc.errors)
+    if "expiresAt" in errors:
+        field = "expires_on" if state.get("expiration") == expiry_choice.CUSTOM else "expiration"
+        errors[field] = errors.pop("expiresAt")
+    back = "modules" if "modules" in errors and len(errors) == 1 else "general"
     if back == "general":
-        data: dict[str, Any] = {"name": state["name"], "description": state["description"]}
+        data: dict[str, Any] = {
+            key: state.get(key) or "" for key in ("name", "description", "expiration", "expires_on")
+        }
     else:
         data = {"modules": state["modules"]}
-    return _Next(back, _with_errors(_bound(back, data, available), exc.errors), 400)
-
-
-def _edit_forms(token: ApiToken, available: list[Module]) -> tuple[GeneralForm, ModulesForm]:
-    """The Edit dialog's two tabs, filled with what the token has now."""
-    general = GeneralForm(initial={"name": token.name, "description": token.description})
-    chosen = ModulesForm(
-        initial={"modules": [m.public_id for m in token.modules.all()]}, available=available
-    )
-    return general, chosen
-
-
-def _save_edit(
-    request: AppRequest,
-    access: Access,
-    token: ApiToken,
-    general: GeneralForm,
-    chosen: ModulesForm,
-) -> tuple[str, str] | None:
-    """Apply both valid tabs at once: ``(level, message)`` when done or refused as a whole,
-    ``None`` when a form got field errors to show again."""
-    changes: dict[str, Any] = {
-        "name": general.cleaned_data["name"],
-        "description": general.cleaned_data["description"],
-        "modules": chosen.chosen(),
-    }
-    if general.cleaned_data["logo"] is None and request.POST.get("remove_logo"):
-        changes["icon"] = ""
-    try:
-        if general.cleaned_data["logo"] is not None:
-            changes["icon"] = logos.store(
-                *general.cleaned_data["logo"], account_id=access.account.public_id
-            )
-        updated = services.update_token(
-            token=token, actor=access.actor, request=request_context(request), **changes
-        )
-    except logos.LogoNotStored as exc:
-        general.add_error("logo", forms.ValidationError(str(exc), code=NOT_STORED))
-    except ValidationFailed as exc:
-        for field, problems in exc.errors.items():
-            form: forms.Form = chosen if field in chosen.fields else general
-            for problem in problems:
-                form.add_error(field if field in form.fields else None, problem)
-    except DomainError as exc:
-        return "error", exc.message
-    else:
-        return "success", f"API token {updated.name} has been saved."
-    return None
-
-
-def _edit_step(request: AppRequest) -> str:
-    """The Edit dialog's tab to show: ``general`` unless ``modules`` is asked for."""
-    step = request.POST.get("step") or request.GET.get("step") or "general"
-    return step if step in ("general", "modules") else "general"
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-@vary_on_headers("HX-Request")
-def token_edit(request: AppRequest, public_id: str) -> HttpResponse:
-    """Edit dialog: General and Modules, tabs of one form (``?step=`` opens either), one
-    "Save" for both."""
-    access = require_admin(request)
-    token = get_token(access, public_id)
-    origin = request.POST.get("origin") or request.GET.get("origin") or "list"
-    details_url = reverse("ui:token_details", args=[token.public_id])
-    if token.is_deleted:
-        return after_change(
-            request,
-            access,
-            level="error",
-            text="A deleted API token cannot be edited.",
-            next_url=details_url,
-            origin="details",
-        )
-    step = _edit_step(request)
-    next_url = safe_next(request, details_url if origin == "details" else reverse("ui:tokens"))
-    available = account_modules(access.account)
-    status = 200
-    if request.method == "POST":
-        general = GeneralForm(request.POST, request.FILES)
-        chosen = ModulesForm(request.POST, available=available)
-        if general.is_valid() & chosen.is_valid():  # both, for every error at once
-            saved = _save_edit(request, access, token, general, chosen)
-            if saved is not None:
-                return after_change(
-                    request,
-                    access,
-                    next_url=next_url,
-                    origin=origin if saved[0] == "success" else "details",
-                    token=token,
-                    retarget=True,
-                    level=saved[0],
-                    text=saved[1],
-                )
-        # 507 when the server could not store the logo (nothing to fix in the form), else 400.
-        status = 507 if general.has_error("logo", code=NOT_STORED) else 400
-        # Show the tab with the first error.
-        step = "general" if general.errors else "modules" if chosen.errors else step
-    else:
-        general, chosen = _edit_forms(token, available)
-    context = {
-        "access": access,
-        "token": token,
-        "step": step,
-        "general": general,
-        "modules_form": chosen,
-        "origin": origin,
-        "next": next_url,
-        "descriptions": {m.public_id: m.description for m in available},
-    }
-    return render(
-        request, "apitokens/edit.html" + ("#dialog" if request.htmx else ""), context, status=status
+    return wizard_state.Next(
+        back,
+        wizard_state.with_errors(wizard_state.bound(back, data, available, limits), errors),
+        400,
     )

@@ -6,7 +6,7 @@ from django.urls import URLPattern, URLResolver, path, register_converter
 
 from accounts import views as accounts_views
 from accounts.access import require_admin
-from apitokens import views, views_details, views_policy, views_rotate, views_wizard
+from apitokens import views, views_details, views_edit, views_policy, views_rotate, views_wizard
 from audit import views as audit_views
 
 
@@ -54,7 +54,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path(f"{T}<tkn:public_id>/details/", views_details.token_details_tab, name="token_details_tab"),
     path(f"{T}<tkn:public_id>/audit/", views_details.token_audit, name="token_audit"),
     path(f"{T}<tkn:public_id>/created/", views_wizard.token_created, name="token_created"),
-    path(f"{T}<tkn:public_id>/edit/", views_wizard.token_edit, name="token_edit"),
+    path(f"{T}<tkn:public_id>/edit/", views_edit.token_edit, name="token_edit"),
     path(f"{T}<tkn:public_id>/reveal/", views_details.token_reveal, name="token_reveal"),
     path(f"{T}<tkn:public_id>/hide/", views_details.token_value_hidden, name="token_hide"),
     path(f"{T}<tkn:public_id>/rotate/", views_rotate.token_rotate, name="token_rotate"),
