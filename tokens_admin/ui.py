@@ -55,3 +55,14 @@ def query_with(request: HttpRequest, **changes: Any) -> str:
             params[key] = str(value)
     encoded = params.urlencode()
     return f"?{encoded}" if encoded else "?"
+
+
+def in_dialog(request: HttpRequest) -> bool:
+    """True for an htmx request made from another page than this one: its answer lands in
+    that page's dialog. The same URL with htmx from its own full page (opened in a new tab, or
+    without the list around it) answers for that page, so its title stays the page's h1."""
+    htmx = getattr(request, "htmx", None)
+    if not htmx:
+        return False
+    current = htmx.current_url_abs_path or ""
+    return current.split("?", 1)[0] != request.path

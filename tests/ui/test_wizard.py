@@ -704,3 +704,20 @@ def test_full_pages_have_a_main_heading_and_dialogs_keep_theirs(
     posted = client.post(ADD, {"state": state_of(overview), "step": "overview", "nav": "add"})
     summary = client.get(posted["Location"]).content.decode()
     assert '<h1 id="dialog-title"' in summary
+
+
+def test_htmx_on_the_wizards_own_page_keeps_its_main_heading(client: Client, alice: User) -> None:
+    # The wizard opened as a page of its own with JavaScript on (a new tab, a bookmark): its
+    # steps swap in place with htmx, and the page must keep its h1 (axe page-has-heading-one);
+    # from the list, the same request lands in the dialog, under the list's h1.
+    sign_in(client, alice)
+    first = client.get(ADD).content.decode()
+    data = {"state": state_of(first), "step": "general", "name": ""}
+    own_page = "https://testserver/settings/api-tokens/add/"
+    on_page = client.post(ADD, data, **htmx(hx_current_url=own_page)).content.decode()
+    assert '<h1 id="dialog-title"' in on_page
+    assert re.search(r'<h2 class="step-title"[^>]*>General</h2>', on_page)
+    from_list = "https://testserver/settings/api-tokens/?sort=name"
+    in_dialog = client.post(ADD, data, **htmx(hx_current_url=from_list)).content.decode()
+    assert '<h2 id="dialog-title"' in in_dialog
+    assert "<h1" not in in_dialog

@@ -6,11 +6,21 @@ import zlib
 from datetime import datetime
 
 from django import template
+from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from tokens_admin.ui import in_dialog
+
 register = template.Library()
 AVATAR_COLOURS = 8
+
+
+@register.filter
+def heading_level(request: HttpRequest, below: int = 0) -> int:
+    """2 in a dialog, 1 on a page of its own (``tokens_admin.ui.in_dialog``); ``below`` more
+    for the headings under the title."""
+    return (2 if in_dialog(request) else 1) + int(below)
 
 
 @register.filter
