@@ -13,6 +13,7 @@ from accounts.errors import AccountNotFound
 from accounts.models import Account, Module
 from apitokens import lifetime, rules, services, value_rotation
 from apitokens import secrets as token_secrets
+from apitokens.api_json import modules_json, token_json
 from apitokens.bodies import ApiTokenCreate, ApiTokenUpdate, ModuleRef, RotateBody
 from apitokens.errors import TokenNotFound
 from apitokens.models import ApiToken, TokenStatus
@@ -24,9 +25,7 @@ from tokens_admin.api import (
     Scope,
     Selection,
     collection,
-    drop_nulls,
     endpoint,
-    iso,
     json_body,
     json_response,
     query_of,
@@ -114,85 +113,6 @@ TOKENS = Resource(
     collections={"modules": Collection(MODULE_RESOURCE, _modules_exist)},
     special={"token": _by_value},
 )
-
-
-def _actor_json(kind: str, actor_id: str, name: str) -> dict[str, Any]:
-    return {"id": actor_id, "name": name}
-
-
-def modules_json(token_pks: list[int]) -> dict[int, list[dict[str, Any]]]:
-    """The modules of many tokens as JSON, by token pk, from one query of plain rows
-    (``prefetch_related`` built a model instance per link and per module: a third of a
-    100-token page's time)."""
-    found: dict[int, list[dict[str, Any]]] = {pk: [] for pk in token_pks}
-    rows = (
-        _token_modules.objects.filter(apitoken_id__in=token_pks)
-        .order_by("module__name", "module_id")
-        .values_list("apitoken_id", "module__public_id", "module__name", "module__description")
-    )
-    for token_pk, public_id, name, description in rows:
-        found[token_pk].append(
-            drop_nulls({"id": public_id, "name": name, "description": description or None})
-        )
-    return found
-
-
-def token_json(
-    token: ApiToken,
-    fields: Selection,
-    *,
-    value: str | None = None,
-    reveal: bool = False,
-    modules: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    """A token as the platform returns it; ``modules`` when the caller fetched them already
-    (``modules_json``), else they are read here."""
-    account: Account = token.account
-    data: dict[str, Any] = {
-        "id": token.public_id,
-        "href": f"/accounts/api-tokens/{token.public_id}",
-        "name": token.name,
-        "description": token.description or None,
-        "icon": token.icon or None,
-        "status": token.shown_status,
-        "lastAccessAt": iso(token.last_access_at),
-        "expiresAt": iso(token.expires_at),
-        "rotation": (
-            {"previousValidUntil": iso(token.previous_valid_until)}
-            if token.previous_value_valid
-            else None
-        ),
-        "account": {
-            "id": account.public_id,
-            "href": f"/accounts/accounts/{account.public_id}",
-            "name": account.name,
-            "type": account.type,
-            "status": account.status,
-        },
-    }
-    if "token" in fields:
-        # Decrypted only for those who see the value; the mask needs nothing but the id.
-        if value is None and (reveal or settings.TOKEN_VALUE_ON_EVERY_READ):
-            value = services.decrypt_value(token)
-        data["token"] = value if value is not None else token_secrets.mask(token.public_id)
-    if "modules" in fields:
-        data["modules"] = modules if modules is not None else modules_json([token.pk])[token.pk]
-    if "audit" in fields:
-        data["audit"] = {
-            "created": {
-                "at": iso(token.created_at),
-                "by": _actor_json(
-                    token.created_by_type, token.created_by_id, token.created_by_name
-                ),
-            },
-            "updated": {
-                "at": iso(token.updated_at),
-                "by": _actor_json(
-                    token.updated_by_type, token.updated_by_id, token.updated_by_name
-                ),
-            },
-        }
-    return drop_nulls(fields.apply(data))
 
 
 def _get_visible(principal: Principal, token_id: str) -> ApiToken:

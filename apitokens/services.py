@@ -56,11 +56,8 @@ TRANSITIONS: Final[dict[tuple[str, str], str]] = {
     (TokenStatus.ACTIVE, TokenStatus.DELETED): "deleted",
     (TokenStatus.DISABLED, TokenStatus.DELETED): "deleted",
 }
-_VERBS = {
-    TokenStatus.ACTIVE: "enabled",
-    TokenStatus.DISABLED: "disabled",
-    TokenStatus.DELETED: "deleted",
-}
+# The target status -> its verb, for the error of a refused change.
+_VERBS: Final = {to: verb for (_, to), verb in TRANSITIONS.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,27 +111,34 @@ def seal_value(token: ApiToken) -> str:
 
 
 def _new_token(account: Account, name: str, description: str, icon: str, actor: Actor) -> ApiToken:
-    now = timezone.now()
-    return ApiToken(
+    token = ApiToken(
         account=account,
         name=name,
         description=description,
         icon=icon,
-        created_at=now,
         created_by_id=actor.id,
         created_by_name=actor.name,
         created_by_type=str(actor.type),
-        updated_at=now,
-        updated_by_id=actor.id,
-        updated_by_name=actor.name,
-        updated_by_type=str(actor.type),
     )
+    stamp(token, actor)
+    token.created_at = token.updated_at
+    return token
 
 
 def _refuse_used_key(key: str) -> None:
     earlier = CreationKey.objects.filter(key=key).select_related("token").first()
     if earlier is not None:
         raise AlreadyCreated(earlier.token)
+
+
+def _lock_active_account(account: Account, once: str) -> Account:
+    """The account, locked (creates of one account queue here), if it may get a token."""
+    locked = Account.objects.select_for_update().get(pk=account.pk)
+    if once:
+        _refuse_used_key(once)
+    if locked.status != AccountStatus.ACTIVE:
+        raise AccountNotActive(f"Account {locked.public_id} is disabled.")
+    return locked
 
 
 def _record_created(
@@ -188,11 +192,7 @@ def create_token(
 
     try:
         with transaction.atomic():
-            locked_account = Account.objects.select_for_update().get(pk=account.pk)
-            if once:
-                _refuse_used_key(once)
-            if locked_account.status != AccountStatus.ACTIVE:
-                raise AccountNotActive(f"Account {locked_account.public_id} is disabled.")
+            locked_account = _lock_active_account(account, once)
             chosen = _check_modules(locked_account, modules)
             refused = expiry_errors(expires_at, limits_of(locked_account))
             if refused:
@@ -222,6 +222,30 @@ def _apply_fields(token: ApiToken, **fields: str | Unset) -> dict[str, dict[str,
     return changes
 
 
+def _apply_modules(
+    token: ApiToken, before: list[Module], after: list[Module]
+) -> dict[str, dict[str, Any]]:
+    if {m.pk for m in after} == {m.pk for m in before}:
+        return {}
+    token.modules.set(after)
+    return {
+        "modules": {"before": [m.public_id for m in before], "after": [m.public_id for m in after]}
+    }
+
+
+def _apply_expiry(token: ApiToken, expires_at: datetime | None) -> dict[str, dict[str, Any]]:
+    """Set a new expiry within the account's policy; its before and after (empty: the same)."""
+    if expires_at == token.expires_at:
+        return {}
+    refused = expiry_errors(expires_at, limits_of(token.account_id))
+    if refused:
+        raise ValidationFailed({"expiresAt": refused})
+    change = {"before": describe_expiry(token.expires_at), "after": describe_expiry(expires_at)}
+    token.expires_at = expires_at
+    token.expiry_recorded = False  # a new expiry gets its own record when it passes
+    return {"expires_at": change}
+
+
 def update_token(
     *,
     token: ApiToken | str,
@@ -248,22 +272,9 @@ def update_token(
         after_modules = before_modules
         if not isinstance(modules, Unset):
             after_modules = _check_modules(locked.account, modules)
-            if {m.pk for m in after_modules} != {m.pk for m in before_modules}:
-                changes["modules"] = {
-                    "before": [m.public_id for m in before_modules],
-                    "after": [m.public_id for m in after_modules],
-                }
-                locked.modules.set(after_modules)
-        if not isinstance(expires_at, Unset) and expires_at != locked.expires_at:
-            refused = expiry_errors(expires_at, limits_of(locked.account_id))
-            if refused:
-                raise ValidationFailed({"expiresAt": refused})
-            changes["expires_at"] = {
-                "before": describe_expiry(locked.expires_at),
-                "after": describe_expiry(expires_at),
-            }
-            locked.expires_at = expires_at
-            locked.expiry_recorded = False  # a new expiry gets its own record when it passes
+            changes |= _apply_modules(locked, before_modules, after_modules)
+        if not isinstance(expires_at, Unset):
+            changes |= _apply_expiry(locked, expires_at)
         if not changes:
             return locked
         stamp(locked, actor)

@@ -27,11 +27,19 @@ from tokens_admin.requests import AppRequest, request_context
 from tokens_admin.ui import safe_next
 
 
-def _edit_forms(token: ApiToken, available: list[Module]) -> tuple[GeneralForm, ModulesForm]:
-    """The Edit dialog's two tabs, filled with what the token has now."""
+def _edit_forms(
+    token: ApiToken, available: list[Module], request: AppRequest
+) -> tuple[GeneralForm, ModulesForm]:
+    """The Edit dialog's two tabs: bound to a POST, else filled with what the token has now."""
+    limits = limits_of(token.account_id)
+    if request.method == "POST":
+        return (
+            GeneralForm(request.POST, request.FILES, limits=limits, current=token.expires_at),
+            ModulesForm(request.POST, available=available),
+        )
     general = GeneralForm(
         initial={"name": token.name, "description": token.description},
-        limits=limits_of(token.account_id),
+        limits=limits,
         current=token.expires_at,
     )
     chosen = ModulesForm(
@@ -87,37 +95,34 @@ def _edit_step(request: AppRequest) -> str:
     return step if step in ("general", "modules") else "general"
 
 
+def _refuse_deleted(request: AppRequest, access: Access, details_url: str) -> HttpResponse:
+    return after_change(
+        request,
+        access,
+        level="error",
+        text="A deleted API token cannot be edited.",
+        next_url=details_url,
+        origin="details",
+    )
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 @vary_on_headers("HX-Request")
 def token_edit(request: AppRequest, public_id: str) -> HttpResponse:
-    """Edit dialog: General and Modules, tabs of one form (``?step=`` opens either), one
-    "Save" for both."""
+    """General and Modules, tabs of one form (``?step=`` opens either), one Save for both."""
     access = require_admin(request)
     token = get_token(access, public_id)
     origin = request.POST.get("origin") or request.GET.get("origin") or "list"
     details_url = reverse("ui:token_details", args=[token.public_id])
     if token.is_deleted:
-        return after_change(
-            request,
-            access,
-            level="error",
-            text="A deleted API token cannot be edited.",
-            next_url=details_url,
-            origin="details",
-        )
+        return _refuse_deleted(request, access, details_url)
     step = _edit_step(request)
     next_url = safe_next(request, details_url if origin == "details" else reverse("ui:tokens"))
     available = account_modules(access.account)
+    general, chosen = _edit_forms(token, available, request)
     status = 200
     if request.method == "POST":
-        general = GeneralForm(
-            request.POST,
-            request.FILES,
-            limits=limits_of(token.account_id),
-            current=token.expires_at,
-        )
-        chosen = ModulesForm(request.POST, available=available)
         if general.is_valid() & chosen.is_valid():  # both, for every error at once
             saved = _save_edit(request, access, token, general, chosen)
             if saved is not None:
@@ -131,12 +136,10 @@ def token_edit(request: AppRequest, public_id: str) -> HttpResponse:
                     level=saved[0],
                     text=saved[1],
                 )
-        # 507 when the server could not store the logo (nothing to fix in the form), else 400.
+        # 507 when the server could not store the logo (nothing to fix in the form), else 400;
+        # the tab shown is the one with the first error.
         status = 507 if general.has_error("logo", code=NOT_STORED) else 400
-        # Show the tab with the first error.
         step = "general" if general.errors else "modules" if chosen.errors else step
-    else:
-        general, chosen = _edit_forms(token, available)
     context = {
         "access": access,
         "token": token,

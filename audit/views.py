@@ -180,6 +180,30 @@ def _position(records: QuerySet[AuditRecord], rows: list[AuditRecord]) -> Positi
     return Position(newer=counted["newer"], shown=len(rows), total=counted["total"], cap=COUNT_CAP)
 
 
+def _window(
+    records: QuerySet[AuditRecord],
+    *,
+    after: tuple[datetime, int] | None,
+    before: tuple[datetime, int] | None,
+) -> tuple[list[AuditRecord], bool, bool]:
+    """One page of records, newest first, after or before a cursor; and whether there are
+    newer and older ones."""
+    if before is not None:
+        moment, pk = before
+        window = list(
+            records.filter(Q(timestamp__gt=moment) | Q(timestamp=moment, pk__gt=pk)).order_by(
+                "timestamp", "id"
+            )[: PER_PAGE + 1]
+        )
+        return list(reversed(window[:PER_PAGE])), len(window) > PER_PAGE, True
+    page = records
+    if after is not None:
+        moment, pk = after
+        page = records.filter(Q(timestamp__lt=moment) | Q(timestamp=moment, pk__lt=pk))
+    window = list(page.order_by("-timestamp", "-id")[: PER_PAGE + 1])
+    return window[:PER_PAGE], after is not None, len(window) > PER_PAGE
+
+
 @login_required
 @require_GET
 @vary_on_headers("HX-Request")
@@ -187,33 +211,15 @@ def audit_list(request: AppRequest, require_admin: AccessCheck) -> HttpResponse:
     access = require_admin(request)
     filters = Filters.from_query(request)
     records = filters.apply(account_records(access.account.public_id))
-    after = _cursor(request.GET.get("after", ""))
-    before = _cursor(request.GET.get("before", ""))
     rows: list[AuditRecord] = []
     has_newer = has_older = False
     position = None
-    if filters.errors:
-        pass  # nothing to show until the dates make sense
-    elif before is not None:
-        moment, pk = before
-        window = list(
-            records.filter(Q(timestamp__gt=moment) | Q(timestamp=moment, pk__gt=pk)).order_by(
-                "timestamp", "id"
-            )[: PER_PAGE + 1]
+    if not filters.errors:  # else nothing to show until the dates make sense
+        rows, has_newer, has_older = _window(
+            records,
+            after=_cursor(request.GET.get("after", "")),
+            before=_cursor(request.GET.get("before", "")),
         )
-        has_newer = len(window) > PER_PAGE
-        rows = list(reversed(window[:PER_PAGE]))
-        has_older = True
-    else:
-        if after is not None:
-            moment, pk = after
-            page = records.filter(Q(timestamp__lt=moment) | Q(timestamp=moment, pk__lt=pk))
-        else:
-            page = records
-        window = list(page.order_by("-timestamp", "-id")[: PER_PAGE + 1])
-        has_older = len(window) > PER_PAGE
-        rows = window[:PER_PAGE]
-        has_newer = after is not None
     if not filters.errors:
         position = _position(records, rows)
     names = dict(EventType.objects.order_by("key").values_list("key", "name"))

@@ -184,3 +184,37 @@ def test_it_catches_an_arrow_against_the_direction(path, source):
 )
 def test_it_lets_the_allowed_arrows_through(path, source):
     assert violations_in(source, ROOT / path) == []
+
+
+MAX_FILE_LINES = 400
+MAX_FUNCTION_LINES = 50
+
+
+def too_long(source: str, path: Path) -> list[str]:
+    """The file, and each function of it, over its size limit (issue 14: a file you can read
+    in one sitting, a function you can hold in your head)."""
+    found = []
+    lines = source.count("\n")
+    if lines > MAX_FILE_LINES:
+        found.append(f"{path}: {lines} lines (at most {MAX_FILE_LINES})")
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            length = (node.end_lineno or node.lineno) - node.lineno + 1
+            if length > MAX_FUNCTION_LINES:
+                found.append(f"{path}:{node.lineno} {node.name}: {length} lines")
+    return found
+
+
+def test_product_files_and_functions_stay_small():
+    found = [
+        problem
+        for path in product_files()
+        for problem in too_long(path.read_text(encoding="utf-8"), path.relative_to(ROOT))
+    ]
+    assert found == [], "\n".join(found)
+
+
+def test_it_catches_a_long_function_and_a_long_file():
+    body = "".join(f"    x{n} = {n}\n" for n in range(60))
+    assert too_long(f"def f():\n{body}", Path("a.py")) == ["a.py:1 f: 61 lines"]
+    assert too_long("x = 1\n" * 401, Path("b.py")) == ["b.py: 401 lines (at most 400)"]

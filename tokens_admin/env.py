@@ -13,6 +13,7 @@ import ipaddress
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -169,3 +170,26 @@ def parse_hmac_keys(name: str, value: str) -> dict[str, bytes]:
     """HMAC-SHA256 keys in the same ``kid:base64key,…`` form (newest first, 32 bytes each:
     the hash's own size, the strength HMAC-SHA256 offers)."""
     return parse_encryption_keys(name, value)
+
+
+def env_mailer() -> dict[str, Any]:
+    """Django's SMTP backend from the EMAIL_* variables (or the console backend with
+    EMAIL_BACKEND=console), as one entry of Django 6.1's MAILERS."""
+    if env_choice("EMAIL_BACKEND", "smtp", ("smtp", "console")) == "console":
+        return {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
+    use_tls = env_bool("EMAIL_USE_TLS", False)
+    use_ssl = env_bool("EMAIL_USE_SSL", False)
+    if use_tls and use_ssl:
+        raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL are exclusive; set one")
+    return {
+        "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "OPTIONS": {
+            "host": env_str("EMAIL_HOST", "localhost"),
+            "port": env_int("EMAIL_PORT", 25, minimum=1, maximum=65535),
+            "username": env_str("EMAIL_HOST_USER"),
+            "password": env_str("EMAIL_HOST_PASSWORD"),
+            "use_tls": use_tls,
+            "use_ssl": use_ssl,
+            "timeout": env_int("EMAIL_TIMEOUT", 10, minimum=1, maximum=300),
+        },
+    }

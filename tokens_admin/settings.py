@@ -26,6 +26,7 @@ from tokens_admin.env import (
     env_choice,
     env_int,
     env_list,
+    env_mailer,
     env_proxies,
     env_str,
     parse_encryption_keys,
@@ -374,29 +375,7 @@ SIGNIN_FAILURE_WINDOW = env_int("SIGNIN_FAILURE_WINDOW", 900, minimum=1, maximum
 # Django's SMTP backend (MAILERS, Django 6.1's mail settings) from the EMAIL_* variables of
 # .env.example; EMAIL_BACKEND=console prints each message instead (`make run` does, so a
 # newcomer sees the mail in the terminal).
-_EMAIL_BACKEND = env_choice("EMAIL_BACKEND", "smtp", ("smtp", "console"))
-_EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
-_EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
-if _EMAIL_USE_TLS and _EMAIL_USE_SSL:
-    raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL are exclusive; set one")
-MAILERS: dict[str, Any] = {
-    "default": (
-        {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
-        if _EMAIL_BACKEND == "console"
-        else {
-            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-            "OPTIONS": {
-                "host": env_str("EMAIL_HOST", "localhost"),
-                "port": env_int("EMAIL_PORT", 25, minimum=1, maximum=65535),
-                "username": env_str("EMAIL_HOST_USER"),
-                "password": env_str("EMAIL_HOST_PASSWORD"),
-                "use_tls": _EMAIL_USE_TLS,
-                "use_ssl": _EMAIL_USE_SSL,
-                "timeout": env_int("EMAIL_TIMEOUT", 10, minimum=1, maximum=300),
-            },
-        }
-    )
-}
+MAILERS: dict[str, Any] = {"default": env_mailer()}
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "tokens-admin@localhost")
 # Where the links in notices point: the address people open the pages at.
 APP_BASE_URL = env_str("APP_BASE_URL", "https://localhost:8443").rstrip("/")

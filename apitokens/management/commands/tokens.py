@@ -19,7 +19,7 @@ from django.core.management.base import CommandError
 from accounts.services import get_account, resolve_modules
 from apitokens import notices, services
 from apitokens import secrets as token_secrets
-from apitokens.api import token_json
+from apitokens.api_json import token_json
 from apitokens.errors import InvalidTransition, TokenNotFound
 from apitokens.models import ApiToken, TokenStatus
 from apitokens.selectors import in_status
