@@ -10,6 +10,7 @@ import pytest
 from django.utils import timezone
 
 from apitokens.models import ApiToken
+from tests.browser import axe
 from tests.browser.conftest import World, sign_in
 from tests.factories import TokenFactory
 
@@ -25,15 +26,7 @@ def expect(target: Any) -> Any:
 
 
 def violations(page: Any, where: str) -> list[str]:
-    from axe_playwright_python.sync_playwright import Axe
-
-    found = Axe().run(page).response["violations"]
-    return [
-        f"{where}: {v['id']} ({v['impact']}) {v['help']} at "
-        + ", ".join(str(node["target"]) for node in v["nodes"][:3])
-        for v in found
-        if v.get("impact") in BLOCKING
-    ]
+    return axe.violations(page, where, impacts=BLOCKING)
 
 
 def open_dialog(page: Any, opener: Any) -> None:
