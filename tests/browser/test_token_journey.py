@@ -28,6 +28,8 @@ VALUE_RE = re.compile(r"^idt:TKN-\d{4}-\d{4}:[A-Za-z0-9]{64}$")
 ACCESS_MANAGEMENT, BILLING, HELPDESK = "MOD-1756", "MOD-4525", "MOD-0478"
 # The header's narrow layout (app.css): Pick account moves into the account menu.
 NARROW_PX = 760
+# Below this the audit trail's records are cards (app.css).
+AUDIT_CARDS_PX = 1199
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,10 @@ class Looks:
             assert page.locator("script:not([src]), noscript").count() == 0, where
         self.seen.append(where)
         self.problems += violations(page, f"{self.way.name}, {where}", skip=skip)
+        if page.evaluate(
+            "document.documentElement.scrollWidth > document.documentElement.clientWidth"
+        ):
+            self.problems.append(f"{self.way.name}, {where}: the page scrolls sideways")
 
 
 def expect(target: Any) -> Any:
@@ -318,6 +324,9 @@ def journey(new_page: Any, world: World, tmp_path: Path, way: Way) -> Looks:
     # The account's audit trail, filtered on the token.
     page.goto("/settings/audit-trail/")
     expect(page.locator("#audit-table")).to_be_visible()
+    cards = way.width <= AUDIT_CARDS_PX
+    first_record = page.locator("#audit-table tbody tr").first
+    expect(first_record).to_have_css("display", "grid" if cards else "table-row")
     look(page, "audit trail")
     page.get_by_label("Object ID").fill(token_id)
     page.get_by_role("button", name="Filter").click()
@@ -330,6 +339,16 @@ def journey(new_page: Any, world: World, tmp_path: Path, way: Way) -> Looks:
     expect(table).to_contain_text("platform.accounts.api_token.updated")
     expect(table).to_contain_text("platform.accounts.api_token.value_revealed")
     look(page, "audit trail, filtered on the token")
+
+    # One record, in its dialog (a page of its own without JavaScript).
+    table.get_by_role("link", name=re.compile(r"^View details : API token created")).click()
+    record = page.locator(".record-dialog")
+    expect(record).to_be_visible()
+    expect(record).to_contain_text(token_id)
+    look(page, "audit record")
+    if js:
+        page.keyboard.press("Escape")
+        expect(page.locator("#dialog")).to_be_hidden()
 
     events = list(
         AuditRecord.objects.filter(object_id=token_id)
