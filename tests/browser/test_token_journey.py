@@ -452,4 +452,5 @@ def test_a_wrong_logo_is_refused_next_to_its_field(
     page.get_by_role("button", name="Next").click()
     expect(page.locator(".field.has-error")).to_contain_text("not a valid .jpg or .png image")
     expect(page.get_by_role("heading", name="General")).to_be_visible()
+    assert violations(page, "add: general, the logo refused") == []
     assert not ApiToken.objects.filter(account=world.acme).exists()
