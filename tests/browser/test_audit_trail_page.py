@@ -15,6 +15,7 @@ from apitokens import services
 from apitokens.models import ApiToken
 from audit.services import Editor, record_integration_event
 from audit.types import Actor, ActorType, ObjectRef
+from tests.browser.axe import violations
 from tests.browser.conftest import World, sign_in
 from tests.factories import TokenFactory
 
@@ -188,16 +189,6 @@ def test_from_after_to_says_so_next_to_the_dates(new_page: Any, world: World, js
         page.get_by_role("button", name="Filter").click()
     expect(error).to_have_text("")
     expect(page.locator("#audit-table")).not_to_contain_text("Fix the dates")
-
-
-def violations(page: Any, where: str) -> list[str]:
-    from axe_playwright_python.sync_playwright import Axe
-
-    return [
-        f"{where}: {v['id']} ({v['impact']}) {v['help']} at "
-        + ", ".join(str(node["target"]) for node in v["nodes"][:3])
-        for v in Axe().run(page).response["violations"]
-    ]
 
 
 @pytest.mark.parametrize("width", [1440, 320])

@@ -18,6 +18,7 @@ from urllib.parse import urljoin
 import pytest
 
 from accounts.models import Role
+from tests.browser.axe import violations
 from tests.browser.conftest import PASSWORD, World, sign_in
 from tests.factories import AccountFactory, MembershipFactory, TokenFactory
 
@@ -31,23 +32,6 @@ def expect(target: Any) -> Any:
     from playwright.sync_api import expect as playwright_expect
 
     return playwright_expect(target)
-
-
-def violations(page: Any, where: str) -> list[str]:
-    """Every axe violation, of any impact, with the experimental rule that compares a control's
-    visible label with its accessible name switched on."""
-    from axe_playwright_python.sync_playwright import Axe
-
-    options = {
-        "resultTypes": ["violations"],
-        "rules": {"label-content-name-mismatch": {"enabled": True}},
-    }
-    found = Axe().run(page, options=options).response["violations"]
-    return [
-        f"{where}: {v['id']} ({v['impact']}) {v['help']} at "
-        + ", ".join(str(node["target"]) for node in v["nodes"][:3])
-        for v in found
-    ]
 
 
 def shots_dir(tmp_path: Path) -> Path:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from apitokens.models import ApiToken
+from tests.browser.axe import block_page_scripts, violations
 from tests.browser.conftest import World, sign_in
 from tests.factories import TokenFactory
 
@@ -34,18 +35,6 @@ def expect(target: Any) -> Any:
 
 def step_url(step: str) -> re.Pattern[str]:
     return re.compile(rf"/settings/api-tokens/add/\?wizard=[A-Za-z0-9_-]+&step={step}$")
-
-
-def violations(page: Any, where: str) -> list[str]:
-    """Every axe violation, whatever its impact."""
-    from axe_playwright_python.sync_playwright import Axe
-
-    found = Axe().run(page).response["violations"]
-    return [
-        f"{where}: {v['id']} ({v['impact']}) {v['help']} at "
-        + ", ".join(str(node["target"]) for node in v["nodes"][:3])
-        for v in found
-    ]
 
 
 def navigations(page: Any) -> list[str]:
@@ -273,8 +262,8 @@ def test_axe_finds_nothing_in_any_state_of_the_wizard(
     page = new_page(js=True, width=width)
     if not js:
         # axe runs as a script in the page, which a context without JavaScript never runs:
-        # here the page's own scripts are what is switched off (the pages have no inline ones).
-        page.route(re.compile(r"\.js(\?|$)"), lambda route: route.abort())
+        # here the page's own scripts are what is switched off (see tests/browser/axe.py).
+        block_page_scripts(page)
     sign_in(page, world.alice.email)
     problems: list[str] = []
 

@@ -142,6 +142,20 @@ def test_view_details_shows_the_documents_as_json(
     assert client.get(f"{URL}{foreign.public_id}/").status_code == 404
 
 
+def test_a_record_without_javascript_is_a_page_with_its_own_h1(
+    client: Client, alice: User, acme: Account
+) -> None:
+    token = TokenFactory(account=acme, name="CRM robot")
+    entry = AuditRecord.objects.get(object_id=token.public_id)
+    sign_in(client, alice)
+    page = client.get(f"{URL}{entry.public_id}/").content.decode()
+    assert '<h1 id="dialog-title">' in page
+    assert "<h2>Documents</h2>" in page
+    fragment = client.get(f"{URL}{entry.public_id}/", **htmx()).content.decode()
+    assert '<h2 id="dialog-title">' in fragment
+    assert "<h3>Documents</h3>" in fragment
+
+
 def test_it_downloads_the_filtered_records_as_csv_and_jsonl(
     client: Client, alice: User, acme: Account, globex: Account
 ) -> None:
