@@ -13,8 +13,9 @@ import pytest
 from django.utils import timezone
 
 from apitokens.models import ApiToken
+from tests.browser.axe import block_page_scripts, violations
 from tests.browser.conftest import World, sign_in
-from tests.browser.test_wizard_real_use import heading, no_page_overflow, violations
+from tests.browser.test_wizard_real_use import heading, no_page_overflow
 from tests.factories import TokenFactory
 
 pytestmark = pytest.mark.browser
@@ -89,8 +90,7 @@ def test_axe_finds_nothing_on_the_expiration_control(
 ) -> None:
     page = new_page(js=True, width=width)
     if not js:
-        # As in test_wizard_real_use: axe is a script, so the page's own scripts are blocked.
-        page.route(re.compile(r"\.js(\?|$)"), lambda route: route.abort())
+        block_page_scripts(page)
     sign_in(page, world.alice.email)
     page.goto(ADD)
     problems = violations(page, "general")
