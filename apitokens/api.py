@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse
 
 from accounts.errors import AccountNotFound
 from accounts.models import Account, Module
-from apitokens import lifetime, rules, services, value_rotation
+from apitokens import lifetime, networks, rules, services, value_rotation
 from apitokens import secrets as token_secrets
 from apitokens.api_json import modules_json, token_json
 from apitokens.bodies import ApiTokenCreate, ApiTokenUpdate, ModuleRef, RotateBody
@@ -48,6 +48,7 @@ DEFAULT_FIELDS = (
     "status",
     "lastAccessAt",
     "expiresAt",
+    "allowedIps",
     "rotation",
     "token",
     "account",
@@ -207,6 +208,17 @@ def _expiry(body: ApiTokenUpdate, errors: dict[str, list[str]]) -> dict[str, Any
     return {"expires_at": moment}
 
 
+def _ranges(body: ApiTokenUpdate, errors: dict[str, list[str]]) -> dict[str, Any]:
+    """``allowed_ips`` when the body sends ``allowedIps``; every bad entry named at once."""
+    if "allowedIps" not in body.sent() or "allowedIps" in errors:
+        return {}
+    try:
+        return {"allowed_ips": networks.normalise(list(body.allowedIps))}
+    except networks.RangesRefused as exc:
+        errors["allowedIps"] = exc.problems
+        return {}
+
+
 def _account_from(account_id: str | None, principal: Principal) -> Account:
     if account_id is None or account_id == principal.account_id:
         return Account.objects.get(pk=principal.account_pk)
@@ -243,6 +255,7 @@ def create_token(request: HttpRequest, principal: Principal) -> HttpResponse:
     texts = _texts(body, errors, creating=True)
     expiry = _expiry(body, errors)
     modules = _modules_from(body.modules, errors) if "modules" not in errors else []
+    ranges = _ranges(body, errors)
     if errors:
         raise ValidationFailed(errors)
     account = _account_from(body.account.id if "account" in body.sent() else None, principal)
@@ -252,7 +265,7 @@ def create_token(request: HttpRequest, principal: Principal) -> HttpResponse:
         modules=modules,
         actor=Actor.api_token(principal),
         request=request_context(request),
-        **{**texts, **expiry},
+        **{**texts, **expiry, **ranges},
     )
     token = ApiToken.objects.select_related("account").get(pk=created.token.pk)
     return json_response(token_json(token, EVERYTHING, value=created.value), status=201)
@@ -270,6 +283,7 @@ def update_token(request: HttpRequest, principal: Principal, token_id: str) -> H
     body, errors = parse_all(ApiTokenUpdate, json_body(request))
     changes: dict[str, Any] = _texts(body, errors, creating=False)
     changes.update(_expiry(body, errors))
+    changes.update(_ranges(body, errors))
     if "modules" in body.sent() and "modules" not in errors:
         changes["modules"] = _modules_from(body.modules, errors)
     if errors:

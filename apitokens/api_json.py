@@ -7,8 +7,8 @@ from typing import Any
 from django.conf import settings
 
 from accounts.models import Account
+from apitokens import networks, services
 from apitokens import secrets as token_secrets
-from apitokens import services
 from apitokens.models import ApiToken
 from tokens_admin.api import Selection, drop_nulls, iso
 
@@ -65,6 +65,7 @@ def token_json(
         "status": token.shown_status,
         "lastAccessAt": iso(token.last_access_at),
         "expiresAt": iso(token.expires_at),
+        "allowedIps": networks.listed(token.allowed_ips),
         "rotation": (
             {"previousValidUntil": iso(token.previous_valid_until)}
             if token.previous_value_valid

@@ -9,7 +9,7 @@ from typing import Annotated
 
 from pydantic import Field, StrictInt, StrictStr
 
-from apitokens import rules
+from apitokens import networks, rules
 from tokens_admin.bodies import Body, Reference, text
 
 # Letters and digits of any script, spaces and - . ' " ; not only spaces (rules.NAME_RE).
@@ -29,6 +29,12 @@ Icon = Annotated[StrictStr | None, text(documented={"maxLength": rules.ICON_MAX}
 # An ISO-8601 date-time, UTC when it names no offset (parsed by the handler, which names the
 # field in the one 400 with every other error).
 ExpiresAt = Annotated[StrictStr | None, text(documented={"format": "date-time", "maxLength": 64})]
+
+
+# A CIDR range or one address (apitokens.networks, which the service applies and which names
+# every bad entry in one 400).
+IpRange = Annotated[StrictStr, text(documented={"maxLength": networks.MAX_ENTRY})]
+AllowedIps = Annotated[list[IpRange], Field(json_schema_extra={"maxItems": networks.MAX_RANGES})]
 
 
 class ModuleRef(Reference):
@@ -54,6 +60,8 @@ class ApiTokenUpdate(Body):
     modules: list[ModuleRef] = Field(default_factory=list)
     # ``null`` (or absent on create): never expires, where the account's policy allows it.
     expiresAt: ExpiresAt = None
+    # Where the token may be used from; empty: any address.
+    allowedIps: AllowedIps = Field(default_factory=list)
 
 
 class ApiTokenCreate(ApiTokenUpdate):

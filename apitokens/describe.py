@@ -36,6 +36,7 @@ def snapshot(token: ApiToken, modules: Sequence[Module] | None = None) -> dict[s
         "icon": token.icon,
         "status": token.status,
         "expiresAt": iso(token.expires_at),
+        "allowedIps": token.allowed_ips.split(),
         "account": {"id": token.account.public_id, "name": token.account.name},
         "modules": [{"id": m.public_id, "name": m.name} for m in mods],
     }
@@ -64,6 +65,9 @@ def describe_update(
         parts.append(
             f"Expires: {changes['expires_at']['before']} → {changes['expires_at']['after']}"
         )
+    if "allowed_ips" in changes:
+        was, now = (changes["allowed_ips"][k] or ["any address"] for k in ("before", "after"))
+        parts.append(f"Allowed IPs: {', '.join(was)} → {', '.join(now)}")
     if "modules" in changes:
         kept = {m.pk for m in before}
         added = [m for m in after if m.pk not in kept]

@@ -12,7 +12,7 @@ from django.http import QueryDict
 from django.utils import timezone
 
 from accounts.models import Module
-from apitokens import expiry_choice, logos, rules
+from apitokens import expiry_choice, logos, networks, rules
 from apitokens import secrets as token_secrets
 from apitokens.lifetime import Limits, days, expiry_errors
 from apitokens.rules import UNSET, Unset
@@ -55,6 +55,16 @@ class GeneralForm(forms.Form):
         error_messages={"invalid": "Enter a date as YYYY-MM-DD."},
     )
 
+    allowed_ips = forms.CharField(
+        label="Allowed IP addresses",
+        required=False,
+        strip=False,
+        help_text="One address or CIDR range a line, IPv4 or IPv6. Empty: any address.",
+        widget=forms.Textarea(
+            attrs={"rows": 3, "placeholder": "203.0.113.0/24", "spellcheck": "false"}
+        ),
+    )
+
     def __init__(
         self,
         *args: Any,
@@ -69,6 +79,8 @@ class GeneralForm(forms.Form):
         self.limits = limits or Limits()
         self.now = now or timezone.now()
         self.choices = expiry_choice.Choices.under(self.limits, self.now, current=current)
+        if isinstance(current, Unset):
+            del self.fields["allowed_ips"]  # the wizard: set later, in Edit
         expiration = self.fields["expiration"]
         assert isinstance(expiration, forms.ChoiceField)
         expiration.choices = self.choices.options
@@ -127,6 +139,17 @@ class GeneralForm(forms.Form):
                 self.data = data
             raise forms.ValidationError(errors["description"])
         return description
+
+    def clean_allowed_ips(self) -> list[str] | Unset:
+        """The allowlist, one entry a line; ``UNSET`` when the form did not carry the field
+        (an old tab), so saving it never clears a list nobody saw."""
+        if self.add_prefix("allowed_ips") not in self.data:
+            return UNSET
+        lines = [line for line in self.cleaned_data["allowed_ips"].splitlines() if line.strip()]
+        try:
+            return networks.normalise(lines, what="Line")
+        except networks.RangesRefused as exc:
+            raise forms.ValidationError(exc.problems) from None
 
     def clean_logo(self) -> tuple[bytes, str] | None:
         upload = self.cleaned_data.get("logo")

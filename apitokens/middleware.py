@@ -25,7 +25,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
 from accounts.models import AccountStatus
-from apitokens import exposure, lifetime
+from apitokens import blocking, exposure, lifetime, networks
 from apitokens import secrets as token_secrets
 from apitokens.models import ApiToken, TokenStatus
 from tokens_admin.api import Principal
@@ -78,6 +78,8 @@ class Credential(NamedTuple):
     # During a rotation's grace period: the replaced value's digest, still accepted.
     previous_digest: str
     previous_valid: bool
+    # The allowlist, as stored (apitokens.networks); empty: any address.
+    allowed_ips: str
 
 
 # The lookup is written out rather than built by the ORM per request: building and compiling
@@ -89,7 +91,8 @@ LOOKUP_SQL = """
            (token.last_access_at IS NULL OR token.last_access_at <= %s),
            (token.expires_at IS NOT NULL AND token.expires_at <= %s), token.expiry_recorded,
            token.previous_digest,
-           (token.previous_valid_until IS NOT NULL AND token.previous_valid_until > %s)
+           (token.previous_valid_until IS NOT NULL AND token.previous_valid_until > %s),
+           token.allowed_ips
     FROM apitokens_apitoken token
     JOIN accounts_account account ON account.id = token.account_id
     WHERE token.public_id = %s
@@ -109,7 +112,7 @@ def lookup_token(token_id: str, now: datetime | None = None) -> Credential | Non
     if row is None:
         return None
     values = list(row)
-    for boolean in (-5, -4, -3, -1):  # (SQLite answers a comparison with 0 or 1)
+    for boolean in (-6, -5, -4, -2):  # (SQLite answers a comparison with 0 or 1)
         values[boolean] = bool(values[boolean])
     return Credential(*values)
 
@@ -258,6 +261,11 @@ def _authenticate(request: AppRequest) -> Credential | HttpResponse:
         return _unauthorized(request, "The API token is disabled.", "invalid_token")
     if token.account_status != AccountStatus.ACTIVE:
         return _unauthorized(request, "The API token's account is disabled.", "invalid_token")
+    if token.allowed_ips and not networks.allows(token.allowed_ips, ip):
+        blocking.record_blocked_use(token.pk, ip, request=request_context(request))
+        return problem(
+            request, 403, f"This API token cannot be used from {ip}.", kind="ip-not-allowed"
+        )
     _identify(cast(ApiRequest, request), token)
     return token
 

@@ -57,6 +57,9 @@ class ApiToken(models.Model):
     # The pages showed the value of the last rotation to whoever made it (once: claimed with
     # a conditional UPDATE, so a reload or a second tab cannot show it again).
     rotation_shown = models.BooleanField(default=False, db_default=False)
+    # Where the token may be used from (issue 17): CIDR ranges, normalised, one space apart
+    # (apitokens.networks); empty: any address.
+    allowed_ips = models.TextField(blank=True, default="", db_default="")
 
     class Meta:
         indexes = [
@@ -169,3 +172,21 @@ class CreationKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} -> {self.token_id}"
+
+
+class BlockedUse(models.Model):
+    """A use of a token from outside its allowlist, one row per token, address and hour: the
+    ``blocked_ip`` audit record is written with the row that claims it, so at most once an
+    hour per address whatever the request rate or the number of servers (issue 17)."""
+
+    token = models.ForeignKey(ApiToken, on_delete=models.CASCADE, related_name="blocked_uses")
+    ip = models.CharField(max_length=64)
+    hour = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["token", "ip", "hour"], name="blocked_use_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.token_id} from {self.ip} at {self.hour:%Y-%m-%d %H}:00"

@@ -46,6 +46,8 @@ TOKEN_PROPERTIES: dict[str, Any] = {
     "lastAccessAt": {"type": "string", "format": "date-time"},
     # Absent: never expires.
     "expiresAt": {"type": "string", "format": "date-time"},
+    # Where the token may be used from: CIDR ranges (a host as /32 or /128); empty: anywhere.
+    "allowedIps": {"type": "array", "maxItems": 50, "items": STRING},
     # Only while a rotation's grace period lasts: until when the replaced value still works.
     "rotation": {
         "type": "object",

@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import Final
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Account, AccountModule, AccountStatus, Module
+from apitokens import edits, networks
 from apitokens import secrets as token_secrets
 from apitokens.describe import (
     by,
@@ -171,6 +172,7 @@ def create_token(
     icon: str = "",
     modules: Iterable[Module] = (),
     expires_at: datetime | None = None,
+    allowed_ips: Iterable[str] = (),
     actor: Actor,
     request: RequestContext | None = None,
     once: str = "",
@@ -183,6 +185,7 @@ def create_token(
     with the token the first one made. Creates of one account queue on its row lock, so the
     second sees the first's key; the key's unique index covers the rest (another account)."""
     errors = validate_fields(name=name, description=description, icon=icon)
+    ranges = edits.ranges(allowed_ips, errors)
     if errors:
         raise ValidationFailed(errors)
     holder: dict[str, str] = {}
@@ -199,6 +202,7 @@ def create_token(
                 raise ValidationFailed({"expiresAt": refused})
             token = _new_token(locked_account, name, description, icon, actor)
             token.expires_at = expires_at
+            token.allowed_ips = networks.stored(ranges)
             insert_with_public_id(token, prefix="TKN", groups=2, before_save=seal)
             token.modules.set(chosen)
             if once:
@@ -212,40 +216,6 @@ def create_token(
     return CreatedToken(token=token, value=holder["value"])
 
 
-def _apply_fields(token: ApiToken, **fields: str | Unset) -> dict[str, dict[str, Any]]:
-    """Set the given text fields that differ; their before and after, by field."""
-    changes: dict[str, dict[str, Any]] = {}
-    for field, value in fields.items():
-        if not isinstance(value, Unset) and getattr(token, field) != value:
-            changes[field] = {"before": getattr(token, field), "after": value}
-            setattr(token, field, value)
-    return changes
-
-
-def _apply_modules(
-    token: ApiToken, before: list[Module], after: list[Module]
-) -> dict[str, dict[str, Any]]:
-    if {m.pk for m in after} == {m.pk for m in before}:
-        return {}
-    token.modules.set(after)
-    return {
-        "modules": {"before": [m.public_id for m in before], "after": [m.public_id for m in after]}
-    }
-
-
-def _apply_expiry(token: ApiToken, expires_at: datetime | None) -> dict[str, dict[str, Any]]:
-    """Set a new expiry within the account's policy; its before and after (empty: the same)."""
-    if expires_at == token.expires_at:
-        return {}
-    refused = expiry_errors(expires_at, limits_of(token.account_id))
-    if refused:
-        raise ValidationFailed({"expiresAt": refused})
-    change = {"before": describe_expiry(token.expires_at), "after": describe_expiry(expires_at)}
-    token.expires_at = expires_at
-    token.expiry_recorded = False  # a new expiry gets its own record when it passes
-    return {"expires_at": change}
-
-
 def update_token(
     *,
     token: ApiToken | str,
@@ -254,6 +224,7 @@ def update_token(
     icon: str | Unset = UNSET,
     modules: Iterable[Module] | Unset = UNSET,
     expires_at: datetime | Unset | None = UNSET,
+    allowed_ips: Iterable[str] | Unset = UNSET,
     actor: Actor,
     request: RequestContext | None = None,
 ) -> ApiToken:
@@ -261,6 +232,7 @@ def update_token(
     A new ``expires_at`` must meet the account's lifetime policy (an Administrator extends an
     expired token this way)."""
     errors = validate_fields(name=name, description=description, icon=icon)
+    ranges = UNSET if isinstance(allowed_ips, Unset) else edits.ranges(allowed_ips, errors)
     if errors:
         raise ValidationFailed(errors)
     with transaction.atomic():
@@ -268,13 +240,13 @@ def update_token(
         if locked.status == TokenStatus.DELETED:
             raise TokenDeleted(token_id=locked.public_id, current=locked.status, action="edited")
         before_modules = list(locked.modules.all())
-        changes = _apply_fields(locked, name=name, description=description, icon=icon)
+        changes = edits.apply_fields(locked, name=name, description=description, icon=icon)
         after_modules = before_modules
         if not isinstance(modules, Unset):
             after_modules = _check_modules(locked.account, modules)
-            changes |= _apply_modules(locked, before_modules, after_modules)
-        if not isinstance(expires_at, Unset):
-            changes |= _apply_expiry(locked, expires_at)
+            changes |= edits.apply_modules(locked, before_modules, after_modules)
+        changes |= edits.apply_expiry(locked, expires_at)
+        changes |= edits.apply_ranges(locked, ranges)
         if not changes:
             return locked
         stamp(locked, actor)

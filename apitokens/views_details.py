@@ -22,7 +22,7 @@ from django.views.decorators.vary import vary_on_headers
 from accounts import ratelimit
 from accounts.access import Access, mark_authenticated, recently_authenticated, require_admin
 from accounts.forms import PasswordForm
-from apitokens import services
+from apitokens import networks, services
 from apitokens.models import ApiToken
 from apitokens.pages import get_token
 from apitokens.secrets import mask
@@ -51,6 +51,7 @@ def _tab_context(request: HttpRequest, access: Access, token: ApiToken, tab: str
         ],
         "masked": mask(token.public_id),
         "api_endpoint": request.build_absolute_uri("/public/v1"),
+        "allowed_ips": networks.listed(token.allowed_ips),
     }
     if tab == "details":
         context["history"] = status_history(token)

@@ -15,12 +15,12 @@ from django.views.decorators.vary import vary_on_headers
 
 from accounts.access import Access, require_admin
 from accounts.models import Module
-from apitokens import logos, services
+from apitokens import logos, networks, services
 from apitokens.forms import NOT_STORED, GeneralForm, ModulesForm
 from apitokens.lifetime import limits_of
 from apitokens.models import ApiToken
 from apitokens.pages import after_change, get_token
-from apitokens.rules import Unset
+from apitokens.rules import UNSET, Unset
 from apitokens.selectors import account_modules
 from tokens_admin.errors import DomainError, ValidationFailed
 from tokens_admin.requests import AppRequest, request_context
@@ -38,7 +38,11 @@ def _edit_forms(
             ModulesForm(request.POST, available=available),
         )
     general = GeneralForm(
-        initial={"name": token.name, "description": token.description},
+        initial={
+            "name": token.name,
+            "description": token.description,
+            "allowed_ips": "\n".join(networks.listed(token.allowed_ips)),
+        },
         limits=limits,
         current=token.expires_at,
     )
@@ -62,8 +66,9 @@ def _save_edit(
         "description": general.cleaned_data["description"],
         "modules": chosen.chosen(),
     }
-    if not isinstance(general.cleaned_data["expires_at"], Unset):
-        changes["expires_at"] = general.cleaned_data["expires_at"]
+    for field in ("expires_at", "allowed_ips"):
+        if not isinstance(general.cleaned_data.get(field, UNSET), Unset):
+            changes[field] = general.cleaned_data[field]
     if general.cleaned_data["logo"] is None and request.POST.get("remove_logo"):
         changes["icon"] = ""
     try:
@@ -78,7 +83,7 @@ def _save_edit(
         general.add_error("logo", forms.ValidationError(str(exc), code=NOT_STORED))
     except ValidationFailed as exc:
         for field, problems in exc.errors.items():
-            field = "expiration" if field == "expiresAt" else field
+            field = {"expiresAt": "expiration", "allowedIps": "allowed_ips"}.get(field, field)
             form: forms.Form = chosen if field in chosen.fields else general
             for problem in problems:
                 form.add_error(field if field in form.fields else None, problem)

@@ -256,6 +256,7 @@ def _expected_credential(
         expiry_recorded=token.expiry_recorded,
         previous_digest=token.previous_digest,
         previous_valid=False,
+        allowed_ips=token.allowed_ips,
     )
 
 

@@ -278,3 +278,20 @@ def test_the_clients_own_projection_and_render_on_modules_and_audit_records(conn
         assert "}}" not in record.details + record.summary
     [job] = [r for r in listed if r.object.id == "JOB-1"]
     assert (job.summary, job.details) == ("Nightly finished", "Ops robot ran Nightly")
+
+
+def test_allowed_ips_through_the_client(connect, acme_world):
+    # issue 17's field is additive too: sent and read as plain JSON, and a token used from
+    # outside its ranges is an API error the client raises with the status and the detail.
+    _account, admin = acme_world
+    tokens = connect(admin.plain_value).accounts.api_tokens
+    created = tokens.create({"name": "Fenced", "allowedIps": ["198.51.100.0/24"]})
+    assert created.allowed_ips == ["198.51.100.0/24"]
+    opened = tokens.update(created.id, {"allowedIps": ["127.0.0.0/8", "::1"]})
+    assert opened.allowed_ips == ["127.0.0.0/8", "::1/128"]
+    assert connect(created.token).accounts.api_tokens.get(created.id).id == created.id
+    tokens.update(created.id, {"allowedIps": ["198.51.100.0/24"]})
+    with pytest.raises(MPTAPIError) as caught:
+        connect(created.token).accounts.api_tokens.get(created.id)
+    assert caught.value.status_code == 403
+    assert "cannot be used from" in str(caught.value)

@@ -296,6 +296,40 @@ def test_the_ui_form_keeps_a_hostile_description_verbatim(client: Client, alice:
     assert ApiToken.objects.get(name="Form bot").description == description
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"allowed_ips": "9" * 100_000},
+        {"allowed_ips": "10.0.0.0/8\x00"},
+        {"allowed_ips": "<script>alert(1)</script>"},
+        {"allowed_ips": "\n".join(["10.0.0.0/8"] * 51)},
+        {"allowed_ips": "fe80::1%eth0"},
+        {"expiration": "custom", "expires_on": "9" * 10_000},
+        {"expiration": "custom", "expires_on": "2027-02-30"},
+        {"expiration": "<script>"},
+        {"expiration": "-1"},
+        {"expiration": "99999999999999999999"},
+    ],
+    ids=lambda f: repr(f)[:32],
+)
+def test_hostile_edit_fields_get_a_400_next_to_the_field_and_change_nothing(
+    client: Client, alice: User, acme: Account, fields: dict[str, str]
+) -> None:
+    token = services.create_token(account=acme, name="Edited", actor=Actor.system()).token
+    before = AuditRecord.objects.count()
+    sign_in(client, alice)
+    response = client.post(
+        f"/settings/api-tokens/{token.public_id}/edit/", {"name": "Edited", **fields}
+    )
+    body = response.content.decode()
+    assert response.status_code == 400, body[:300]
+    assert 'class="field-error"' in body
+    assert "<script>" not in body  # echoed escaped (the page's own scripts have a src)
+    token.refresh_from_db()
+    assert (token.allowed_ips, token.expires_at) == ("", None)
+    assert AuditRecord.objects.count() == before
+
+
 HTML_NAME = 'O\'Brien "bot" -1'
 RAW_MARKERS = ("<script>alert", "<img src=x", '"><script', 'O\'Brien "bot"')
 
@@ -602,6 +636,55 @@ def test_hostile_expiries_get_a_clear_400_and_change_nothing(
     assert ApiToken.objects.count() == 1
     api_token.refresh_from_db()
     assert api_token.expires_at is None
+    assert AuditRecord.objects.count() == before
+
+
+HOSTILE_ALLOWLISTS = [
+    ["9" * 100_000],
+    ["10.0.0.0/8\x00"],
+    ["10.0.0.0/33"],
+    ["::/129"],
+    ["10.0.0.0/8 192.0.2.0/24"],
+    ["1.2.3.4%eth0"],
+    ["fe80::1%25eth0"],
+    ["*"],
+    ["10.0.0.0/8"] * 51,
+    [f"10.{n // 256}.{n % 256}.0/24" for n in range(10_000)],
+    "10.0.0.0/8",
+    [{"$gt": ""}],
+    [["10.0.0.0/8"]],
+    [True],
+    [-1],
+]
+
+
+@pytest.mark.parametrize("value", HOSTILE_ALLOWLISTS, ids=lambda v: repr(v)[:24])
+def test_hostile_allowlists_get_a_clear_400_and_change_nothing(
+    client: Client, api_token: ApiToken, value: object
+) -> None:
+    before = AuditRecord.objects.count()
+    created = client.post(
+        TOKENS_URL,
+        data=json.dumps({"name": "Hostile", "allowedIps": value}),
+        content_type="application/json",
+        secure=True,
+        **bearer(api_token),
+    )
+    updated = client.put(
+        f"{TOKENS_URL}/{api_token.public_id}",
+        data=json.dumps({"allowedIps": value}),
+        content_type="application/json",
+        secure=True,
+        **bearer(api_token),
+    )
+    for response in (created, updated):
+        assert response.status_code == 400, response.content[:300]
+        body = response.json()
+        assert "allowedIps" in str(body.get("errors", {})) or "U+0000" in body["detail"], body
+        assert len(response.content) < 5000  # named, not echoed
+    assert ApiToken.objects.count() == 1
+    api_token.refresh_from_db()
+    assert api_token.allowed_ips == ""
     assert AuditRecord.objects.count() == before
 
 
