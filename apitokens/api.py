@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse
 
 from accounts.errors import AccountNotFound
 from accounts.models import Account, Module
-from apitokens import lifetime, networks, rules, services, value_rotation
+from apitokens import lifetime, networks, rules, services, usage, value_rotation
 from apitokens import secrets as token_secrets
 from apitokens.api_json import modules_json, token_json
 from apitokens.bodies import ApiTokenCreate, ApiTokenUpdate, ModuleRef, RotateBody
@@ -53,7 +53,7 @@ DEFAULT_FIELDS = (
     "token",
     "account",
 )
-OPTIONAL_FIELDS = ("modules", "audit")
+OPTIONAL_FIELDS = ("modules", "audit", "usage")
 PROJECTION = Projection(DEFAULT_FIELDS, OPTIONAL_FIELDS)
 DEFAULTS = Selection(DEFAULT_FIELDS)
 EVERYTHING = Selection(PROJECTION.known)
@@ -242,8 +242,9 @@ def list_tokens(request: HttpRequest, principal: Principal) -> HttpResponse:
     if query.limit:
         page = list(tokens[query.offset : query.offset + query.limit])
     modules = modules_json([t.pk for t in page]) if "modules" in fields and page else {}
+    used = usage.usage_of(page) if "usage" in fields and page else {}
     return collection(
-        [token_json(t, fields, modules=modules.get(t.pk)) for t in page],
+        [token_json(t, fields, modules=modules.get(t.pk), used=used.get(t.pk)) for t in page],
         query=query,
         total=total,
         omitted=PROJECTION.omitted(fields),

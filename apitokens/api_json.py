@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 
 from accounts.models import Account
-from apitokens import networks, services
+from apitokens import networks, services, usage
 from apitokens import secrets as token_secrets
 from apitokens.models import ApiToken
 from tokens_admin.api import Selection, drop_nulls, iso
@@ -52,6 +52,7 @@ def token_json(
     value: str | None = None,
     reveal: bool = False,
     modules: list[dict[str, Any]] | None = None,
+    used: usage.Usage | None = None,
 ) -> dict[str, Any]:
     """A token as the platform returns it; ``modules`` when the caller fetched them already
     (``modules_json``), else they are read here."""
@@ -88,4 +89,26 @@ def token_json(
         data["modules"] = modules if modules is not None else modules_json([token.pk])[token.pk]
     if "audit" in fields:
         data["audit"] = _audit_json(token)
+    if "usage" in fields:
+        used = used if used is not None else usage.usage_of([token])[token.pk]
+        data["usage"] = usage_json(token, used)
     return drop_nulls(fields.apply(data))
+
+
+def usage_json(token: ApiToken, used: usage.Usage) -> dict[str, Any]:
+    """``select=+usage`` (issue 17): where and how much the token is used."""
+    return drop_nulls(
+        {
+            "lastAccessAt": iso(token.last_access_at),
+            "lastAccessIp": used.last_ip or None,
+            "lastAccessUserAgent": used.last_agent or None,
+            "recentIps": [
+                {"ip": ip, "firstSeen": iso(first), "lastSeen": iso(last)}
+                for ip, first, last in used.recent
+            ],
+            "daily": [
+                {"day": day.isoformat(), "requests": requests, "refused": refused}
+                for day, requests, refused in used.daily
+            ],
+        }
+    )

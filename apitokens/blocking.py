@@ -30,6 +30,11 @@ _seen: set[tuple[int, str, datetime]] = set()
 _SEEN_MAX: Final = 10_000
 
 
+def forget() -> None:
+    """Forget what this process recorded (tests)."""
+    _seen.clear()
+
+
 def _hour_of(moment: datetime) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
 

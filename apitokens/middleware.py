@@ -25,7 +25,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
 from accounts.models import AccountStatus
-from apitokens import blocking, exposure, lifetime, networks
+from apitokens import blocking, exposure, lifetime, networks, usage
 from apitokens import secrets as token_secrets
 from apitokens.models import ApiToken, TokenStatus
 from tokens_admin.api import Principal
@@ -165,10 +165,12 @@ class BearerAuthMiddleware:
         if isinstance(outcome, HttpResponse):
             return outcome
         response = api_headers(self.get_response(request))
-        if outcome.stale:
+        ip, agent = request.client_ip, request.META.get("HTTP_USER_AGENT", "")[: usage.AGENT_MAX]
+        usage.note_use(outcome.pk, ip, agent, served=response.status_code < 400, request=request)
+        if outcome.stale or usage.buffer().due(outcome.pk):
             # Written once the server has sent the response (it closes the response, which
             # sends request_finished), so the write adds nothing to this request's latency.
-            _stale_token.set(outcome.pk)
+            _stale_token.set(_Used(outcome.pk, outcome.stale, ip, agent))
         return response
 
 
@@ -245,12 +247,16 @@ def _authenticate(request: AppRequest) -> Credential | HttpResponse:
         or token is None
         or token.status == TokenStatus.DELETED
     ):
+        if token is not None:
+            usage.note_refused(token.pk, ip)
         verdict = auth_failures.fail(ip)
         if verdict.over:
             # Past the limit after all (another worker counted first, or this one had not
             # yet seen the address fail): refused like any attempt over it.
             return _too_many(request, verdict)
         return _unauthorized(request, INVALID_TOKEN_DETAIL, "invalid_token")
+    if token.expired or token.status == TokenStatus.DISABLED:
+        usage.note_refused(token.pk, ip)
     if token.expired:
         if not token.expiry_recorded:
             lifetime.record_expiry(token.pk)
@@ -262,6 +268,7 @@ def _authenticate(request: AppRequest) -> Credential | HttpResponse:
     if token.account_status != AccountStatus.ACTIVE:
         return _unauthorized(request, "The API token's account is disabled.", "invalid_token")
     if token.allowed_ips and not networks.allows(token.allowed_ips, ip):
+        usage.note_refused(token.pk, ip)
         blocking.record_blocked_use(token.pk, ip, request=request_context(request))
         return problem(
             request, 403, f"This API token cannot be used from {ip}.", kind="ip-not-allowed"
@@ -316,30 +323,45 @@ def _module_codes(token_pk: int) -> Callable[[], frozenset[str]]:
     return load
 
 
-# The token whose lastAccessAt this request found stale, written on request_finished. A context
-# variable, not a thread-local: under ASGI several requests share the thread that runs sync code.
-_stale_token: ContextVar[int | None] = ContextVar("stale_token", default=None)
+# The token this request used, and whether its lastAccessAt was found stale, for the work
+# done on request_finished. A context variable, not a thread-local: under ASGI several
+# requests share the thread that runs sync code.
+class _Used(NamedTuple):
+    token_pk: int
+    stale: bool
+    ip: str
+    agent: str
+
+
+_stale_token: ContextVar[_Used | None] = ContextVar("stale_token", default=None)
 
 
 def _touch_after_response(**kwargs: Any) -> None:
-    token_pk = _stale_token.get()
-    if token_pk is not None:
+    used = _stale_token.get()
+    if used is not None:
         _stale_token.set(None)
-        _touch(token_pk)
+        # The process that wins the minute's write flushes the usage buffer (shared with
+        # Redis); without Redis a process also flushes its own once its minute is up.
+        if (used.stale and _touch(used)) or usage.buffer().due(used.token_pk):
+            usage.flush(used.token_pk)
 
 
 request_finished.connect(_touch_after_response, dispatch_uid="apitokens.last_access")
 
 
-def _touch(token_pk: int) -> None:
-    """Write lastAccessAt at most once a minute per token, whatever the request rate: the
-    condition is in the UPDATE itself, so concurrent requests on many processes produce at
-    most one write per interval."""
+def _touch(used: _Used) -> bool:
+    """Write lastAccessAt (with the address and User-Agent of the request) at most once a
+    minute per token, whatever the request rate: the condition is in the UPDATE itself, so
+    concurrent requests on many processes produce at most one write per interval. True for
+    the request that wrote it."""
     now = timezone.now()
     try:
-        ApiToken.objects.filter(
-            Q(last_access_at__isnull=True) | Q(last_access_at__lte=now - LAST_ACCESS_INTERVAL),
-            pk=token_pk,
-        ).update(last_access_at=now)
+        return bool(
+            ApiToken.objects.filter(
+                Q(last_access_at__isnull=True) | Q(last_access_at__lte=now - LAST_ACCESS_INTERVAL),
+                pk=used.token_pk,
+            ).update(last_access_at=now, last_access_ip=used.ip, last_access_user_agent=used.agent)
+        )
     except DatabaseError as exc:
         logger.warning("could not update lastAccessAt: %s", type(exc).__name__)
+        return False

@@ -60,6 +60,10 @@ class ApiToken(models.Model):
     # Where the token may be used from (issue 17): CIDR ranges, normalised, one space apart
     # (apitokens.networks); empty: any address.
     allowed_ips = models.TextField(blank=True, default="", db_default="")
+    # The last request's address and User-Agent, written with the usage buffer's flush
+    # (apitokens.usage), at most once a minute like ``last_access_at``.
+    last_access_ip = models.CharField(max_length=64, blank=True, default="", db_default="")
+    last_access_user_agent = models.CharField(max_length=500, blank=True, default="", db_default="")
 
     class Meta:
         indexes = [
@@ -190,3 +194,38 @@ class BlockedUse(models.Model):
 
     def __str__(self) -> str:
         return f"{self.token_id} from {self.ip} at {self.hour:%Y-%m-%d %H}:00"
+
+
+class TokenAddress(models.Model):
+    """An address a token was used from (issue 17). Created at the first use from it (that
+    request also writes the ``used_from_new_ip`` record); ``last_seen`` follows with the
+    usage buffer's flushes."""
+
+    token = models.ForeignKey(ApiToken, on_delete=models.CASCADE, related_name="addresses")
+    ip = models.CharField(max_length=64)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["token", "ip"], name="token_address_once")]
+        indexes = [models.Index(fields=["token", "-last_seen"], name="token_address_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.token_id} from {self.ip}"
+
+
+class TokenDailyUsage(models.Model):
+    """Requests a token made, and attempts refused with its id, per UTC day (issue 17);
+    added to by the usage buffer's flushes, which are counted in ``flushes``."""
+
+    token = models.ForeignKey(ApiToken, on_delete=models.CASCADE, related_name="daily_usage")
+    day = models.DateField()
+    requests = models.PositiveIntegerField(default=0)
+    refused = models.PositiveIntegerField(default=0)
+    flushes = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["token", "day"], name="token_day_once")]
+
+    def __str__(self) -> str:
+        return f"{self.token_id} on {self.day}: {self.requests} requests, {self.refused} refused"

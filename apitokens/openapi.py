@@ -55,6 +55,44 @@ TOKEN_PROPERTIES: dict[str, Any] = {
         "properties": {"previousValidUntil": {"type": "string", "format": "date-time"}},
     },
     "token": STRING,
+    # select=+usage only: where and how much the token is used (counted without a database
+    # write per request: up to a minute behind without Redis).
+    "usage": {
+        "type": "object",
+        "required": ["recentIps", "daily"],
+        "properties": {
+            "lastAccessAt": {"type": "string", "format": "date-time"},
+            "lastAccessIp": STRING,
+            "lastAccessUserAgent": STRING,
+            "recentIps": {
+                "type": "array",
+                "maxItems": 10,
+                "items": {
+                    "type": "object",
+                    "required": ["ip", "firstSeen", "lastSeen"],
+                    "properties": {
+                        "ip": STRING,
+                        "firstSeen": {"type": "string", "format": "date-time"},
+                        "lastSeen": {"type": "string", "format": "date-time"},
+                    },
+                },
+            },
+            "daily": {
+                "type": "array",
+                "minItems": 30,
+                "maxItems": 30,
+                "items": {
+                    "type": "object",
+                    "required": ["day", "requests", "refused"],
+                    "properties": {
+                        "day": {"type": "string", "format": "date"},
+                        "requests": {"type": "integer", "minimum": 0},
+                        "refused": {"type": "integer", "minimum": 0},
+                    },
+                },
+            },
+        },
+    },
     "account": ref("AccountRef"),
     "modules": {"type": "array", "items": ref("Module")},
     "audit": {

@@ -153,7 +153,9 @@ def measure_auth_path(header: str, *, number: int) -> dict[str, Any]:
         for _ in range(7):
             requests = [cast(AppRequest, factory.get(path, headers=headers)) for _ in range(number)]
             for request in requests:
-                request.client_ip = "127.0.0.1"  # (RequestContextMiddleware's, which runs first)
+                # (RequestContextMiddleware's, which runs first)
+                request.client_ip = "127.0.0.1"
+                request.trace_id = "00-" + "1" * 32 + "-" + "2" * 16 + "-01"
             started = time.process_time()
             for request in requests:
                 if middleware(request).status_code != 200:

@@ -68,6 +68,19 @@ def _flush_around_audit_triggers(django_db_setup: Any, django_db_blocker: Any) -
 
 
 @pytest.fixture(autouse=True)
+def _fresh_usage_buffers() -> Iterator[None]:
+    """The usage buffer (issue 17) and the blocked-use memory are per process: a token id a
+    test made may be another test's, so each starts empty and ends empty."""
+    from apitokens import blocking, usage
+
+    usage.reset()
+    blocking.forget()
+    yield
+    usage.reset()
+    blocking.forget()
+
+
+@pytest.fixture(autouse=True)
 def _module_catalogue(request: pytest.FixtureRequest) -> None:
     """Transactional tests flush every table afterwards, the module catalogue (seeded by a data
     migration) included; put it back before each one."""

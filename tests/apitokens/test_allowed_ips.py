@@ -32,7 +32,7 @@ BLOCKED = blocking.EVENT_BLOCKED_IP
 def _fresh() -> None:
     cache.clear()
     middleware.auth_failures.forget()
-    blocking._seen.clear()
+    blocking.forget()
 
 
 def fenced(acme: Account, *ranges: str) -> ApiToken:
@@ -175,7 +175,7 @@ def test_a_block_is_recorded_once_per_token_address_and_hour(client: Client, acm
     assert first.request_ip == "203.0.113.9"
     assert "outside its allowed IP ranges (198.51.100.0/24)" in first.details
     # Another process (this one forgot) in the same hour writes nothing; the next hour does.
-    blocking._seen.clear()
+    blocking.forget()
     now = timezone.now()
     assert blocking.record_blocked_use(token.pk, "203.0.113.9", now=now) is False
     later = now + timedelta(hours=1)

@@ -44,10 +44,11 @@ def test_a_token_lists_only_its_accounts_records(acme_api, acme, globex):
     ids = {r["object"]["id"] for r in body["data"]}
     assert mine.public_id in ids
     assert "Globex canary" not in str(body)
-    assert (
-        body["$meta"]["pagination"]["total"]
-        == AuditRecord.objects.filter(account_id=acme.public_id).count()
+    # (The request's own used_from_new_ip record is written after its answer: issue 17.)
+    listed = AuditRecord.objects.filter(account_id=acme.public_id).exclude(
+        event_key__endswith=".used_from_new_ip"
     )
+    assert body["$meta"]["pagination"]["total"] == listed.count()
 
 
 def test_it_filters_records_on_object_id_and_gets_one(acme_api, acme):

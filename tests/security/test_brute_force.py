@@ -176,8 +176,11 @@ def test_invalid_api_tokens_from_one_address_are_throttled_at_the_limit_until_th
     assert over_bad.status_code == 429
     assert elsewhere.status_code == 200
     assert (after.status_code, after_bad.status_code) == (200, 401)
-    # Failed authentications write nothing (an attacker cannot fill the audit trail).
-    assert AuditRecord.objects.count() == records
+    # Failed authentications write nothing (an attacker cannot fill the audit trail); the
+    # valid token's first served use from each of its two addresses is recorded (issue 17).
+    new_addresses = AuditRecord.objects.filter(event_key__endswith=".used_from_new_ip")
+    assert sorted(r.documents["ip"] for r in new_addresses) == sorted([fresh_ip, "203.0.113.77"])
+    assert AuditRecord.objects.count() == records + 2
 
 
 @override_settings(SIGNIN_FAILURE_LIMIT_EMAIL=3, SIGNIN_FAILURE_WINDOW=WINDOW)
