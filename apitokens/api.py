@@ -56,7 +56,8 @@ DEFAULT_FIELDS = (
 OPTIONAL_FIELDS = ("modules", "audit", "usage")
 PROJECTION = Projection(DEFAULT_FIELDS, OPTIONAL_FIELDS)
 DEFAULTS = Selection(DEFAULT_FIELDS)
-EVERYTHING = Selection(PROJECTION.known)
+# What a create, update or rotate answers with: all but ``usage`` (read on request only).
+EVERYTHING = Selection((*DEFAULT_FIELDS, "modules", "audit"))
 DEFAULT_ORDER = ("-created_at", "-id")
 
 _token_modules = ApiToken.modules.through

@@ -166,11 +166,11 @@ class BearerAuthMiddleware:
             return outcome
         response = api_headers(self.get_response(request))
         ip, agent = request.client_ip, request.META.get("HTTP_USER_AGENT", "")[: usage.AGENT_MAX]
-        usage.note_use(outcome.pk, ip, agent, served=response.status_code < 400, request=request)
-        if outcome.stale or usage.buffer().due(outcome.pk):
-            # Written once the server has sent the response (it closes the response, which
-            # sends request_finished), so the write adds nothing to this request's latency.
-            _stale_token.set(_Used(outcome.pk, outcome.stale, ip, agent))
+        served = response.status_code < 400
+        usage.note_use(outcome.pk, ip, agent, served=served, request=request)
+        # Written once the server has sent the response (it closes the response, which sends
+        # request_finished), so the write adds nothing to this request's latency.
+        _stale_token.set(_Used(outcome.pk, outcome.stale, ip if served else "", agent))
         return response
 
 
@@ -341,9 +341,10 @@ def _touch_after_response(**kwargs: Any) -> None:
     if used is not None:
         _stale_token.set(None)
         # The process that wins the minute's write flushes the usage buffer (shared with
-        # Redis); without Redis a process also flushes its own once its minute is up.
-        if (used.stale and _touch(used)) or usage.buffer().due(used.token_pk):
+        # Redis); without Redis every process also flushes its own, below.
+        if used.stale and _touch(used):
             usage.flush(used.token_pk)
+    usage.flush_due()  # (after any response: a clock read until a minute is up)
 
 
 request_finished.connect(_touch_after_response, dispatch_uid="apitokens.last_access")
@@ -360,7 +361,15 @@ def _touch(used: _Used) -> bool:
             ApiToken.objects.filter(
                 Q(last_access_at__isnull=True) | Q(last_access_at__lte=now - LAST_ACCESS_INTERVAL),
                 pk=used.token_pk,
-            ).update(last_access_at=now, last_access_ip=used.ip, last_access_user_agent=used.agent)
+            ).update(
+                last_access_at=now,
+                # (the last served request's address and User-Agent: a refused one keeps them)
+                **(
+                    {"last_access_ip": used.ip, "last_access_user_agent": used.agent}
+                    if used.ip
+                    else {}
+                ),
+            )
         )
     except DatabaseError as exc:
         logger.warning("could not update lastAccessAt: %s", type(exc).__name__)

@@ -6,14 +6,15 @@ else in this process's memory. The buffer is *flushed* into ``TokenDailyUsage``,
 ``TokenAddress`` by the process that wins the once-a-minute write of ``lastAccessAt`` (and of
 the last address and User-Agent) (``apitokens.middleware``), so with Redis a token costs
 at most one flush a minute whatever the number of servers; without Redis each process flushes
-its own buffer at most once a minute per token. ``flush_all`` (``manage.py tokens
-flush-usage``) empties the buffer at once. Losing a server loses at most its unflushed minute
+its own buffer a minute after it noted something (``flush_due``, after any response) and when
+it exits. ``flush_all`` empties the buffer at once. Losing a server loses at most its unflushed minute
 of counts, never a record: the first use from a new address writes its ``TokenAddress`` row
 and its ``used_from_new_ip`` record at once, in their own transaction.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 import time
@@ -63,8 +64,9 @@ class Pending:
             return
         self.requests[day] += 1
         if ip:
-            self.seen[ip] = now
-            self.last_ip, self.last_agent, self.last_at = ip, agent, now
+            self.seen[ip] = max(self.seen.get(ip, now), now)
+            if self.last_at is None or now >= self.last_at:
+                self.last_ip, self.last_agent, self.last_at = ip, agent, now
 
 
 class Buffer(Protocol):
@@ -263,6 +265,34 @@ def flush(token_pk: int) -> bool:
     except DatabaseError as exc:
         logger.error("usage of token %s lost: %s", token_pk, type(exc).__name__)
     return True
+
+
+_next_sweep = 0.0
+
+
+def flush_due() -> int:
+    """Flush what waited a minute in this process's buffer (any token): called after every
+    API response, it costs a clock read until something is due. (With Redis nothing is ever
+    due here: the minute's winner flushes the shared buffer.)"""
+    global _next_sweep
+    now = time.monotonic()
+    if now < _next_sweep:
+        return 0
+    _next_sweep = now + FLUSH_INTERVAL / 4
+    current = buffer()
+    return sum(flush(pk) for pk in current.pending_tokens() if current.due(pk))
+
+
+def _flush_at_exit() -> None:
+    """A worker that stops (a restart, a deploy) writes what it holds."""
+    if isinstance(_buffer, LocalBuffer):
+        try:
+            flush_all()
+        except Exception:
+            logger.warning("usage not flushed at exit")
+
+
+atexit.register(_flush_at_exit)
 
 
 def flush_all() -> int:

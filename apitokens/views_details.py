@@ -1,4 +1,4 @@
-"""The token details page, its four tabs, and revealing or copying the value.
+"""The token details page, its five tabs, and revealing or copying the value.
 
 Each tab has its own URL; htmx loads just the panel (``hx-get`` + ``hx-push-url``) and a plain
 request gets the whole page with that tab open. Revealing the value needs a sign-in within
@@ -22,7 +22,7 @@ from django.views.decorators.vary import vary_on_headers
 from accounts import ratelimit
 from accounts.access import Access, mark_authenticated, recently_authenticated, require_admin
 from accounts.forms import PasswordForm
-from apitokens import networks, services
+from apitokens import networks, services, usage, usage_chart
 from apitokens.models import ApiToken
 from apitokens.pages import get_token
 from apitokens.secrets import mask
@@ -36,6 +36,7 @@ TABS: Final = {
     "general": ("General", "ui:token_details"),
     "modules": ("Modules", "ui:token_modules"),
     "details": ("Details", "ui:token_details_tab"),
+    "usage": ("Usage", "ui:token_usage"),
     "audit": ("Audit trail", "ui:token_audit"),
 }
 
@@ -55,6 +56,10 @@ def _tab_context(request: HttpRequest, access: Access, token: ApiToken, tab: str
     }
     if tab == "details":
         context["history"] = status_history(token)
+    if tab in ("general", "usage"):
+        context["used"] = usage.usage_of([token])[token.pk]
+    if tab == "usage":
+        context["chart"] = usage_chart.chart(context["used"].daily)
     if tab == "audit":
         context["records"] = token_records(token)
         context["audit_url"] = reverse("ui:audit") + f"?object={token.public_id}"
@@ -82,6 +87,7 @@ def _tab_view(tab: str) -> Any:
 token_details = _tab_view("general")
 token_modules = _tab_view("modules")
 token_details_tab = _tab_view("details")
+token_usage = _tab_view("usage")
 token_audit = _tab_view("audit")
 
 

@@ -52,6 +52,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path(f"{T}<tkn:public_id>/", views_details.token_details, name="token_details"),
     path(f"{T}<tkn:public_id>/modules/", views_details.token_modules, name="token_modules"),
     path(f"{T}<tkn:public_id>/details/", views_details.token_details_tab, name="token_details_tab"),
+    path(f"{T}<tkn:public_id>/usage/", views_details.token_usage, name="token_usage"),
     path(f"{T}<tkn:public_id>/audit/", views_details.token_audit, name="token_audit"),
     path(f"{T}<tkn:public_id>/created/", views_wizard.token_created, name="token_created"),
     path(f"{T}<tkn:public_id>/edit/", views_edit.token_edit, name="token_edit"),

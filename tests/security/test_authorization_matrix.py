@@ -148,6 +148,7 @@ ROUTES: dict[str, Route] = {
     "ui:token_details": Route("page", ("GET",), T, "token"),
     "ui:token_modules": Route("page", ("GET",), T + "modules/", "token"),
     "ui:token_details_tab": Route("page", ("GET",), T + "details/", "token"),
+    "ui:token_usage": Route("page", ("GET",), T + "usage/", "token"),
     "ui:token_audit": Route("page", ("GET",), T + "audit/", "token"),
     "ui:token_created": Route("page", ("GET",), T + "created/", "token"),
     "ui:token_edit": Route("page", ("GET", "POST"), T + "edit/", "token"),

@@ -365,6 +365,7 @@ def test_every_page_and_fragment_renders_hostile_text_escaped(
         "details": (client.get(f"{base}/"), True),
         "general tab fragment": (client.get(f"{base}/", **htmx(hx_target="tab-panel")), True),
         "details tab": (client.get(f"{base}/details/"), False),
+        "usage tab": (client.get(f"{base}/usage/"), False),
         "audit tab": (client.get(f"{base}/audit/"), False),
         "edit dialog": (client.get(f"{base}/edit/", **htmx()), True),
         "disable dialog": (client.get(f"{base}/disable/", **htmx()), False),

@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 
 from accounts.models import Account, User
-from apitokens.models import ApiToken
+from apitokens.models import ApiToken, TokenAddress
 from audit.models import AuditRecord
 from tests.factories import TokenFactory
 from tests.ui.conftest import sign_in
@@ -84,3 +84,63 @@ def test_a_form_without_the_field_keeps_the_list(
 def test_the_add_wizard_has_no_allowlist_field(client: Client, alice: User) -> None:
     sign_in(client, alice)
     assert 'name="allowed_ips"' not in client.get("/settings/api-tokens/add/").content.decode()
+
+
+# --- usage (issue 17) ---------------------------------------------------------------------
+
+
+def test_the_usage_tab_draws_30_days_as_svg_with_words_and_a_table(
+    client: Client, alice: User, acme: Account
+) -> None:
+    from datetime import UTC
+
+    from django.utils import timezone
+
+    from apitokens import usage
+
+    token = TokenFactory(account=acme, name="Busy robot")
+    now = timezone.now()
+    for _ in range(7):
+        usage.buffer().note(token.pk, "198.51.100.4", "crm/2", now, refused=False)
+    usage.buffer().note(token.pk, "", "", now, refused=True)
+    usage.flush(token.pk)
+    TokenAddress.objects.get_or_create(
+        token=token, ip="198.51.100.4", defaults={"first_seen": now, "last_seen": now}
+    )
+    sign_in(client, alice)
+    page = client.get(f"/settings/api-tokens/{token.public_id}/usage/")
+    body = page.content.decode()
+    assert page.status_code == 200
+    assert 'role="img"' in body
+    assert body.count('class="bar-requests"') == 30
+    assert body.count('class="bar-refused"') == 1
+    today = now.astimezone(UTC)
+    assert "7 requests and 1 refused attempts from" in body
+    assert f"the busiest day was {today:%d %b} with 7" in body
+    assert re.search(rf"<th scope=\"row\">{today:%a, %d %b %Y}</th><td>7</td><td>1</td>", body)
+    assert '<td class="mono">198.51.100.4</td>' in body
+    tab = client.get(
+        f"/settings/api-tokens/{token.public_id}/usage/",
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_TARGET="tab-panel",
+    ).content.decode()
+    assert "<html" not in tab
+    assert 'role="img"' in tab
+
+
+def test_general_says_where_it_was_last_used_and_the_list_shows_the_address(
+    client: Client, alice: User, acme: Account
+) -> None:
+    from django.utils import timezone
+
+    token = TokenFactory(account=acme, name="Seen robot")
+    ApiToken.objects.filter(pk=token.pk).update(
+        last_access_at=timezone.now(), last_access_ip="203.0.113.5", last_access_user_agent="bot/9"
+    )
+    sign_in(client, alice)
+    general = client.get(f"/settings/api-tokens/{token.public_id}/").content.decode()
+    assert re.search(
+        r'from <span class="mono">203\.0\.113\.5</span><div class="muted ua">bot/9', general
+    )
+    listed = client.get("/settings/api-tokens/").content.decode()
+    assert '<span class="muted mono last-ip">203.0.113.5</span>' in listed
