@@ -63,7 +63,7 @@ def token_policy(request: AppRequest) -> HttpResponse:
                 if change.exceeding:
                     messages.warning(
                         request,
-                        f"{len(change.exceeding)} token(s) are outside it: they keep working "
+                        f"{_tokens(len(change.exceeding))} outside it: they keep working "
                         "until rotated, shortened or expired (listed below).",
                     )
                 return redirect("ui:token_policy")
@@ -83,3 +83,7 @@ def token_policy(request: AppRequest) -> HttpResponse:
         "exceeding": policies.exceeding(access.account, limits),
     }
     return render(request, "apitokens/policy.html", context, status=status)
+
+
+def _tokens(count: int) -> str:
+    return "1 token is" if count == 1 else f"{count} tokens are"

@@ -9,7 +9,8 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Final
 
 from audit.models import AuditRecord
 from audit.recorder import event_name, mask_secrets
@@ -47,8 +48,17 @@ class Change:
         return bool(self.added or self.removed)
 
 
+# Where the words the pages use differ from the field's name.
+LABELS: Final = {"expires_at": "Expires", "expiresAt": "Expires", "allowed_ips": "Allowed IPs"}
+_MOMENT_RE: Final = re.compile(
+    r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?$"
+)
+
+
 def field_label(field: str) -> str:
-    """``name`` -> ``Name``; ``allowedIps`` and ``allowed_ips`` -> ``Allowed ips``."""
+    """``name`` -> ``Name``; ``modulesCount`` and ``modules_count`` -> ``Modules count``."""
+    if field in LABELS:
+        return LABELS[field]
     words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", field).replace("_", " ").split()
     text = " ".join(words).lower()
     return text[:1].upper() + text[1:]
@@ -58,8 +68,19 @@ def _text(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, str):
-        return value
+        return _moment(value) if _MOMENT_RE.match(value) else value
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _moment(text: str) -> str:
+    """An ISO-8601 moment as the pages print one: "04 Dec 2026, 18:51 UTC"."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return text
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%d %b %Y, %H:%M UTC")
 
 
 def _named(documents: Any) -> Iterator[tuple[str, str]]:

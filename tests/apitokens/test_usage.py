@@ -7,6 +7,7 @@ share one buffer: 1,000 requests from three addresses over two nodes give exact 
 from __future__ import annotations
 
 import os
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -214,10 +215,12 @@ def test_two_nodes_sharing_redis_count_exactly_with_one_flush_a_minute(
         with ThreadPoolExecutor(max_workers=8) as pool:
             statuses = list(pool.map(one, range(1000)))
     minutes = (datetime.now(UTC) - started).total_seconds() / 60
+    print(f"two nodes: {Counter(statuses)} in {minutes * 60:.1f} s")
     assert statuses == [200] * 1000
     usage.reset()  # this process reads the shared buffer (REDIS_URL is the servers')
     usage.flush_all()
     row = TokenDailyUsage.objects.get(token=token)
+    print(f"flushed: {row.requests} requests in {row.flushes} flushes")
     assert row.requests == 1000
     # The servers flushed at most once a minute (the first request's stale lastAccessAt, then
     # each further minute), plus the flush above.

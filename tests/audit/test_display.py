@@ -74,3 +74,15 @@ def test_the_list_cuts_long_values_and_the_dialog_does_not() -> None:
     documents = {"changes": {"description": {"before": "x" * 300, "after": "short"}}}
     assert changes_of(documents, limit=80)[0].before == "x" * 79 + "…"
     assert changes_of(documents)[0].before == "x" * 300
+
+
+def test_expiries_and_allowlists_read_as_the_pages_write_them() -> None:
+    documents = {
+        "changes": {
+            "expires_at": {"before": "never", "after": "2027-03-04T18:51:35.087Z"},
+            "allowed_ips": {"before": [], "after": ["198.51.100.0/24"]},
+        }
+    }
+    expiry, ranges = changes_of(documents)
+    assert expiry == Change(field="Expires", before="never", after="04 Mar 2027, 18:51 UTC")
+    assert ranges == Change(field="Allowed IPs", added=("198.51.100.0/24",))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -23,14 +24,18 @@ def test_an_administrator_sets_the_policy_and_sees_what_is_outside_it(
     far = TokenFactory(account=acme, name="Far robot")
     ApiToken.objects.filter(pk=far.pk).update(expires_at=timezone.now() + timedelta(days=300))
     sign_in(client, alice)
+    TokenFactory(account=acme, name="Endless robot")
     page = client.get(URL).content.decode()
     assert "<h1>Token lifetime policy</h1>" in page
     assert "None: every token of this account is within the policy." in page
     saved = client.post(URL, {"max_lifetime_days": "90"}, follow=True)
     body = saved.content.decode()
     assert "The token lifetime policy has been saved." in body
-    assert "1 token(s) are outside it" in body
-    assert "Far robot" in body.split("Tokens outside the policy", 1)[1]
+    assert "2 tokens are outside it" in body
+    outside = body.split("Tokens outside the policy", 1)[1]
+    assert "Far robot" in outside
+    assert re.search(r"Endless robot</a> <span[^>]*>TKN-[0-9-]+</span> — never expires", outside)
+    assert re.search(r"Far robot</a> <span[^>]*>TKN-[0-9-]+</span> — expires <time", outside)
     policy = TokenPolicy.objects.get(account=acme)
     assert (policy.max_lifetime_days, policy.require_expiry) == (90, False)
     record = AuditRecord.objects.get(event_key="platform.accounts.api_token_policy.updated")
