@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from apitokens import services, value_rotation
+from apitokens import services, usage, value_rotation
 from audit.types import Actor
 from tests.browser.conftest import World, png_logo, sign_in
 from tests.factories import TokenFactory
@@ -81,6 +81,16 @@ def showcase(world: World) -> str:
     services.disable_token(token=crm, actor=actor)
     services.enable_token(token=crm, actor=actor)
     value_rotation.rotate_token(token=crm, grace_seconds=24 * 3600, actor=actor)
+    # A month of use from two addresses, a few refused attempts (issue 17's Usage tab).
+    for day in range(30):
+        for n in range(20 + (day * 7) % 23):
+            address = "198.51.100.14" if n % 3 else "2001:db8::2a"
+            usage.buffer().note(
+                crm.pk, address, "crm-sync/2.4", now - timedelta(days=day), refused=False
+            )
+        if day % 6 == 2:
+            usage.buffer().note(crm.pk, "", "", now - timedelta(days=day), refused=True)
+    usage.flush(crm.pk)
     return str(crm.public_id)
 
 
@@ -199,6 +209,10 @@ def token_pages(page: Any, folder: Path, token_id: str) -> list[Path]:
     page.goto(f"/settings/api-tokens/{token_id}/audit/")
     expect(page.locator("main")).to_contain_text("platform.accounts.api_token.rotated")
     shots.append(shoot(page, folder, "details-audit"))
+    page.goto(f"/settings/api-tokens/{token_id}/usage/")
+    expect(page.get_by_role("img", name="Requests in the last 30 days")).to_be_visible()
+    expect(page.locator("figcaption")).to_contain_text("the busiest day was")
+    shots.append(shoot(page, folder, "details-usage"))
     return shots
 
 
@@ -277,7 +291,7 @@ def test_screenshots_of_the_pages_the_readme_shows(
         DESKTOP: (
             "sign-in tokens audit-trail audit-record add-general add-modules add-overview "
             "add-summary tokens-menu edit confirm-delete details-general details-value-shown "
-            "details-audit rotate rotated policy operations-tokens forbidden"
+            "details-audit details-usage rotate rotated policy operations-tokens forbidden"
         ),
         MOBILE: "tokens audit-trail add-summary",
     }
