@@ -97,14 +97,17 @@ def make_fixtures(
     actor = actor_for_user(admin, account)
     access = list(Module.objects.filter(code="access-management"))
 
-    def token(name: str, modules: list[Any]) -> tuple[str, str]:
+    def token(name: str, modules: list[Any], ranges: tuple[str, ...] = ()) -> tuple[str, str]:
         with transaction.atomic():
             created = services.create_token(
-                account=account, name=name, modules=modules, actor=actor
+                account=account, name=name, modules=modules, allowed_ips=ranges, actor=actor
             )
         return created.token.public_id, created.value
 
     ours_id, ours = token("Bench authentication", [])
+    # 19 ranges that do not match, then the loopback wrk calls from: the whole list is tested.
+    fence = (*(f"10.{n}.0.0/16" for n in range(10)), *(f"2001:db8:{n}::/48" for n in range(9)))
+    _, fenced = token("Bench fenced", [], (*fence, "127.0.0.0/8"))
     api_id, api_value = token("Bench API client", access)
     last_access = [token(f"Bench lastAccessAt {n}", []) for n in range(1, last_access_tokens + 1)]
     drf_token, _ = Token.objects.get_or_create(user=admin)
@@ -113,6 +116,7 @@ def make_fixtures(
     credentials = {
         "headers": {
             "ours": f"Authorization: Bearer {ours}",
+            "ours_fenced": f"Authorization: Bearer {fenced}",
             "drf_token": f"Authorization: Token {drf_token.key}",
             "knox": f"Authorization: Token {knox_token}",
             "api_key": f"Authorization: Api-Key {api_key}",

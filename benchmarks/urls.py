@@ -18,6 +18,7 @@ urlpatterns = [
     path(_route("floor"), ok),
     # Under /public/: the product's Bearer middleware authenticates it like any API call.
     path(_route("ours"), ok),
+    path(_route("ours_fenced"), ok),
     # Outside /public/ too: the lean reference checks the token itself.
     path(_route("lean"), lean),
     path(_route("drf"), drf_views.NoAuth.as_view()),

@@ -1,4 +1,4 @@
-"""The seven variants of the authentication benchmark: one trivial view, seven ways to reach it."""
+"""The eight variants of the authentication benchmark: one trivial view, seven ways to reach it."""
 
 from __future__ import annotations
 
@@ -17,6 +17,14 @@ class Variant:
 VARIANTS = (
     Variant("floor", "plain Django view, no auth (the floor)", "/bench/plain", None),
     Variant("ours", "tokens-admin Bearer middleware", "/public/bench/ok", "ours"),
+    # Issue 17: the same with a token fenced to an allowlist of 20 ranges (the caller's last),
+    # usage counted as for every token: the allowlist's cost is this row minus the one above.
+    Variant(
+        "ours_fenced",
+        "tokens-admin Bearer middleware, token with a 20-range allowlist",
+        "/public/bench/fenced",
+        "ours_fenced",
+    ),
     # Outside /public/, with the same token: one SELECT and one HMAC compare, no more.
     Variant(
         "lean", "lean reference: one indexed SELECT and an HMAC compare", "/bench/lean", "ours"

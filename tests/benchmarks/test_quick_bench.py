@@ -81,7 +81,16 @@ def test_it_runs_the_quick_benchmark_and_writes_a_valid_result(tmp_path: Path) -
     assert result["machine"]["cores"] >= 1
     data = result["databases"][vendor]
     variants = {row["variant"]: row for row in data["auth"]["variants"]}
-    assert set(variants) == {"floor", "ours", "lean", "drf", "drf_token", "knox", "api_key"}
+    assert set(variants) == {
+        "floor",
+        "ours",
+        "ours_fenced",
+        "lean",
+        "drf",
+        "drf_token",
+        "knox",
+        "api_key",
+    }
     assert variants["floor"]["throughput_vs_floor"]["median"] == 1.0
     assert all(row["requests_per_second"]["median"] > 0 for row in variants.values())
     assert len(data["api"]) == 5
