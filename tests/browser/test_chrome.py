@@ -247,7 +247,7 @@ def test_the_details_tabs_and_ids_survive_a_phone(
     nav = tabs.bounding_box()
     assert nav is not None
     tops = set()
-    for label in ["General", "Modules", "Details", "Audit trail"]:
+    for label in ["General", "Modules", "Details", "Usage", "Audit trail"]:
         box = tabs.get_by_role("link", name=label, exact=True).bounding_box()
         assert box is not None
         # Fully inside the tab bar and on screen, without scrolling: nothing is cut off.
@@ -255,7 +255,7 @@ def test_the_details_tabs_and_ids_survive_a_phone(
         assert between(box, 0, width)
         tops.add(round(box["y"]))
     assert tabs.evaluate("el => el.scrollWidth <= el.clientWidth")
-    assert len(tops) == 1, "the four tabs fit one row at this width (they wrap when they do not)"
+    assert len(tops) == 1, "the five tabs fit one row at this width (they wrap when they do not)"
     page.screenshot(path=str(shots_dir(tmp_path) / f"details-tabs-{width}.png"))
     # The last tab opens from where it is.
     tabs.get_by_role("link", name="Audit trail", exact=True).click()
