@@ -315,21 +315,27 @@ def _add(token_pk: int, day: date, *, requests: int = 0, refused: int = 0) -> No
 
 
 def _apply(token_pk: int, pending: Pending) -> None:
+    """One statement at a time, each its own transaction: the flush runs after a response,
+    and holding one table's lock while asking for another's could deadlock with anything
+    that locks several (a TRUNCATE, a migration). A flush cut short loses a minute's counts
+    at most; the records are not written here."""
     if not ApiToken.objects.filter(pk=token_pk).exists():
         return  # deleted for good since (devtools, tests): nothing to count against
-    with transaction.atomic():
-        for day in set(pending.requests) | set(pending.refused):
-            _add(token_pk, day, requests=pending.requests[day], refused=pending.refused[day])
-        for ip, seen in pending.seen.items():
-            updated = TokenAddress.objects.filter(
-                token_id=token_pk, ip=ip, last_seen__lt=seen
-            ).update(last_seen=seen)
-            if not updated and not TokenAddress.objects.filter(token_id=token_pk, ip=ip).exists():
+    for day in set(pending.requests) | set(pending.refused):
+        _add(token_pk, day, requests=pending.requests[day], refused=pending.refused[day])
+    for ip, seen in pending.seen.items():
+        addresses = TokenAddress.objects.filter(token_id=token_pk, ip=ip)
+        if addresses.filter(last_seen__lt=seen).update(last_seen=seen) or addresses.exists():
+            continue
+        try:  # (its first use wrote none: the database was away then)
+            with transaction.atomic():
                 TokenAddress.objects.create(
                     token_id=token_pk, ip=ip, first_seen=seen, last_seen=seen
                 )
-        oldest = timezone.now().date() - timedelta(days=DAYS * 2)
-        TokenDailyUsage.objects.filter(token_id=token_pk, day__lt=oldest).delete()
+        except IntegrityError:
+            addresses.filter(last_seen__lt=seen).update(last_seen=seen)
+    oldest = timezone.now().date() - timedelta(days=DAYS * 2)
+    TokenDailyUsage.objects.filter(token_id=token_pk, day__lt=oldest).delete()
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,11 +2,12 @@ from __future__ import annotations
 
 import importlib
 import os
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection
 from hypothesis import HealthCheck, settings
 
 from accounts.models import Account, Module, Role, User
@@ -62,9 +63,26 @@ def _flush_around_audit_triggers(django_db_setup: Any, django_db_blocker: Any) -
         vendor = self.connection.vendor
         return [*triggers.drop_sql(vendor), *statements, *triggers.install_sql(vendor)]
 
+    # A live server may still be writing a response's after-the-answer work (lastAccessAt,
+    # the usage buffer's flush) when the test ends; PostgreSQL can then pick the flush's
+    # TRUNCATE as a deadlock's victim. The flush is tried again: the server's write is done.
+    original_execute = operations.execute_sql_flush
+
+    def execute_sql_flush(self: Any, sql_list: Any) -> None:
+        for attempt in range(5):
+            try:
+                original_execute(self, sql_list)
+                return
+            except OperationalError as exc:
+                if "deadlock" not in str(exc) or attempt == 4:
+                    raise
+                time.sleep(0.2)
+
     operations.sql_flush = sql_flush  # type: ignore[method-assign]
+    operations.execute_sql_flush = execute_sql_flush  # type: ignore[method-assign]
     yield
     operations.sql_flush = original  # type: ignore[method-assign]
+    operations.execute_sql_flush = original_execute  # type: ignore[method-assign]
 
 
 @pytest.fixture(autouse=True)
