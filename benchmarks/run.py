@@ -254,7 +254,12 @@ def run(
     host = re.sub(r"[^A-Za-z0-9.-]+", "-", socket.gethostname()) or "host"
     stamp = datetime.fromtimestamp(started, UTC).strftime("%Y-%m-%d")
     path = out / f"{stamp}-{host}{'-quick' if quick else ''}.json"
-    earlier = sorted(p for p in out.glob("*.json") if not p.stem.endswith("-quick") and p != path)
+    # Full runs only, by date (other results live here too: audit-export-memory.json).
+    earlier = sorted(
+        p
+        for p in out.glob("*.json")
+        if re.match(r"\d{4}-\d{2}-\d{2}-", p.name) and not p.stem.endswith("-quick") and p != path
+    )
     path.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     doc.parent.mkdir(parents=True, exist_ok=True)
     previous = json.loads(earlier[-1].read_text()) if earlier and not quick else None
