@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse
 
 from accounts.errors import AccountNotFound
 from accounts.models import Account, Module
-from apitokens import lifetime, networks, rules, services, usage, value_rotation
+from apitokens import edits, lifetime, rules, services, usage, value_rotation
 from apitokens import secrets as token_secrets
 from apitokens.api_json import modules_json, token_json
 from apitokens.bodies import ApiTokenCreate, ApiTokenUpdate, ModuleRef, RotateBody
@@ -213,11 +213,8 @@ def _ranges(body: ApiTokenUpdate, errors: dict[str, list[str]]) -> dict[str, Any
     """``allowed_ips`` when the body sends ``allowedIps``; every bad entry named at once."""
     if "allowedIps" not in body.sent() or "allowedIps" in errors:
         return {}
-    try:
-        return {"allowed_ips": networks.normalise(list(body.allowedIps))}
-    except networks.RangesRefused as exc:
-        errors["allowedIps"] = exc.problems
-        return {}
+    ranges = edits.ranges(body.allowedIps, errors)
+    return {} if "allowedIps" in errors else {"allowed_ips": ranges}
 
 
 def _account_from(account_id: str | None, principal: Principal) -> Account:

@@ -168,9 +168,10 @@ class BearerAuthMiddleware:
         ip, agent = request.client_ip, request.META.get("HTTP_USER_AGENT", "")[: usage.AGENT_MAX]
         served = response.status_code < 400
         usage.note_use(outcome.pk, ip, agent, served=served, request=request)
-        # Written once the server has sent the response (it closes the response, which sends
-        # request_finished), so the write adds nothing to this request's latency.
-        _stale_token.set(_Used(outcome.pk, outcome.stale, ip if served else "", agent))
+        if outcome.stale:
+            # Written once the server has sent the response (it closes the response, which
+            # sends request_finished), so the write adds nothing to this request's latency.
+            _stale_token.set(_Used(outcome.pk, ip if served else "", agent))
         return response
 
 
@@ -328,7 +329,6 @@ def _module_codes(token_pk: int) -> Callable[[], frozenset[str]]:
 # requests share the thread that runs sync code.
 class _Used(NamedTuple):
     token_pk: int
-    stale: bool
     ip: str
     agent: str
 
@@ -342,7 +342,7 @@ def _touch_after_response(**kwargs: Any) -> None:
         _stale_token.set(None)
         # The process that wins the minute's write flushes the usage buffer (shared with
         # Redis); without Redis every process also flushes its own, below.
-        if used.stale and _touch(used):
+        if _touch(used):
             usage.flush(used.token_pk)
     usage.flush_due()  # (after any response: a clock read until a minute is up)
 

@@ -32,7 +32,6 @@ BLOCKED = blocking.EVENT_BLOCKED_IP
 def _fresh() -> None:
     cache.clear()
     middleware.auth_failures.forget()
-    blocking.forget()
 
 
 def fenced(acme: Account, *ranges: str) -> ApiToken:
